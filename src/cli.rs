@@ -1,0 +1,64 @@
+//! Command line, drop-in with `connect-mirror-maker.sh [--clusters A B ...] FILE`, plus our verbs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// kafka-mirrord replicates topics, consumer-group offsets and heartbeats between Kafka clusters,
+/// reading MirrorMaker 2's `connect-mirror-maker.properties`.
+///
+/// Exit codes: 0 success or clean stop; 64 configuration or usage error; 1 any other failure
+/// (e.g. a cluster unreachable in `check --connect`).
+#[derive(Debug, Parser)]
+#[command(name = "kafka-mirrord", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: Target,
+}
+
+/// The properties file and the optional `--clusters` filter, shared by every verb.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Target {
+    /// Only run flows whose target cluster is one of these aliases (as MM2's `--clusters`).
+    #[arg(long, num_args = 1.., value_name = "ALIAS")]
+    pub clusters: Vec<String>,
+
+    /// The MirrorMaker 2 properties file (e.g. /etc/kafka-mirrord/connect-mirror-maker.properties).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+impl Target {
+    /// `--clusters` takes one or more values, so in `--clusters B C FILE` clap reads FILE as an
+    /// alias; MM2 users write it that way, so the last value is the file when none was given.
+    pub fn normalized(mut self) -> Result<(PathBuf, Vec<String>), String> {
+        if self.file.is_none() {
+            self.file = self.clusters.pop().map(PathBuf::from);
+        }
+        match self.file {
+            Some(file) => Ok((file, self.clusters)),
+            None => Err("missing the properties FILE argument".to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the file and print the resolved plan of every flow (secrets masked).
+    Check {
+        #[command(flatten)]
+        target: Target,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also connect to every cluster and report reachability and broker count.
+        #[arg(long)]
+        connect: bool,
+        /// Seconds to wait for each cluster with `--connect`.
+        #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+        timeout: u64,
+    },
+}

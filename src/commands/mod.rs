@@ -1,0 +1,14 @@
+//! The CLI verbs: `check` (validate and print the plan) and the run command (the daemon).
+
+pub mod check;
+pub mod run;
+
+use crate::config::diagnostics::ConfigErrors;
+
+/// Prints every configuration problem, one per line, on stderr.
+pub fn print_config_errors(errors: &ConfigErrors) {
+    for diagnostic in &errors.diagnostics {
+        eprintln!("{diagnostic}");
+    }
+    eprintln!("{errors}");
+}

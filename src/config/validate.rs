@@ -1,0 +1,164 @@
+//! File-level checks: `clusters`, the `mirrord.*` settings, and keys that MM2 would silently ignore.
+
+use std::net::SocketAddr;
+
+use super::diagnostics::Diagnostics;
+use super::keys::{self, mirrord};
+use super::properties::RawProperties;
+use super::values;
+use super::{Config, LogFormat, MirrordSettings, Mm2Compatibility};
+
+/// The cluster aliases: required, non-empty names, treated as a set.
+pub(super) fn clusters(props: &RawProperties, diagnostics: &mut Diagnostics) -> Vec<String> {
+    let Some(property) = props.get(keys::CLUSTERS) else {
+        diagnostics.error_without_line(
+            Some(keys::CLUSTERS),
+            "missing required key `clusters` (the cluster aliases)",
+            Some("add for example `clusters = source, target`".to_string()),
+        );
+        return Vec::new();
+    };
+    let mut aliases = values::parse_list(&property.value);
+    if aliases.iter().any(|alias| alias.is_empty()) || aliases.is_empty() {
+        diagnostics.error(
+            property,
+            "cluster aliases must be non-empty",
+            Some("list the aliases separated by commas, e.g. `clusters = A, B`".to_string()),
+        );
+    }
+    for alias in &aliases {
+        if alias.contains("->") || alias.chars().any(char::is_whitespace) {
+            diagnostics.error(
+                property,
+                format!("cluster alias `{alias}` may not contain `->` or whitespace"),
+                Some("use simple names such as `primary`, `dr`, `us-east`; note there are no inline comments in properties files".to_string()),
+            );
+        }
+    }
+    aliases.retain(|alias| !alias.is_empty());
+    aliases.sort();
+    aliases.dedup();
+    aliases
+}
+
+/// The `mirrord.*` settings; unknown keys there are errors with a "did you mean" hint.
+pub(super) fn mirrord_settings(props: &RawProperties, diagnostics: &mut Diagnostics) -> MirrordSettings {
+    let mut settings = MirrordSettings::default();
+    for (_, property) in props.with_prefix(keys::MIRRORD_PREFIX) {
+        let value = property.value.trim();
+        match property.key.as_str() {
+            mirrord::HTTP_LISTEN => {
+                if value.eq_ignore_ascii_case("off") {
+                    settings.http_listen = None;
+                } else {
+                    match value.parse::<SocketAddr>() {
+                        Ok(address) => settings.http_listen = Some(address),
+                        Err(_) => diagnostics.error(
+                            property,
+                            "expected `host:port` with an IP address, or `off`",
+                            Some("e.g. `mirrord.http.listen = 127.0.0.1:9464` or `0.0.0.0:9464`".to_string()),
+                        ),
+                    }
+                }
+            }
+            mirrord::LOG_LEVEL => match tracing_subscriber::EnvFilter::try_new(value) {
+                Ok(_) => settings.log_level = Some(value.to_string()),
+                Err(error) => diagnostics.error(
+                    property,
+                    format!("invalid log filter: {error}"),
+                    Some("use one of `error`, `warn`, `info`, `debug`, `trace` or a RUST_LOG filter".to_string()),
+                ),
+            },
+            mirrord::LOG_FORMAT => match value {
+                "text" => settings.log_format = LogFormat::Text,
+                "json" => settings.log_format = LogFormat::Json,
+                _ => diagnostics.error(property, "expected `text` or `json`", None),
+            },
+            mirrord::SHUTDOWN_TIMEOUT_MS => match values::parse_integer::<u64>(value, 1) {
+                Ok(ms) => settings.shutdown_timeout_ms = ms,
+                Err(reason) => diagnostics.error(property, reason, Some("give milliseconds, e.g. `30000`".to_string())),
+            },
+            mirrord::MM2_COMPATIBILITY => match value {
+                "3.9" | "3" => settings.mm2_compatibility = Mm2Compatibility::V3_9,
+                "4.0" | "4" => settings.mm2_compatibility = Mm2Compatibility::V4_0,
+                _ => diagnostics.error(
+                    property,
+                    "expected `3.9` or `4.0`",
+                    Some("use `3.9` to match MirrorMaker 2 from Kafka 3.x, `4.0` for Kafka 4.x".to_string()),
+                ),
+            },
+            unknown => {
+                let fix = keys::did_you_mean(unknown, mirrord::ALL)
+                    .map(|candidate| format!("did you mean `{candidate}`?"))
+                    .or_else(|| Some(format!("known keys: {}", mirrord::ALL.join(", "))));
+                diagnostics.error(property, "unknown kafka-mirrord setting", fix);
+            }
+        }
+    }
+    settings
+}
+
+/// Warns about keys that MM2 dedicated mode reads nowhere, so "my setting has no effect" is visible.
+pub(super) fn classify_keys(config: &Config, diagnostics: &mut Diagnostics) {
+    for property in config.properties().iter() {
+        let key = property.key.as_str();
+        if key.starts_with(keys::MIRRORD_PREFIX) || key.starts_with(keys::CONFIG_PROVIDERS) {
+            continue;
+        }
+        if let Some((source, rest)) = key.split_once("->") {
+            let target = config
+                .clusters
+                .iter()
+                .find(|alias| rest.starts_with(&format!("{alias}.")));
+            if !config.clusters.iter().any(|alias| alias == source) || target.is_none() {
+                diagnostics.warn(
+                    property,
+                    "flow key for a pair of clusters that is not in `clusters`; it is ignored",
+                    Some(format!("check the aliases against `clusters = {}` (they are case-sensitive)", config.clusters.join(", "))),
+                );
+            }
+            continue;
+        }
+        if let Some(alias) = config.clusters.iter().find(|alias| key.starts_with(&format!("{alias}."))) {
+            let setting = &key[alias.len() + 1..];
+            if keys::is_connector_key(setting) && !keys::is_client_key(setting) {
+                diagnostics.warn(
+                    property,
+                    format!("MM2 does not read connector setting `{setting}` per cluster; it has no effect"),
+                    Some(format!("set `<source>->{alias}.{setting}` or `{alias}->...` for one flow, or top-level `{setting}` for all flows")),
+                );
+            }
+            continue;
+        }
+        if keys::DRIVER_KEYS.contains(&key)
+            || keys::is_client_key(key)
+            || keys::is_connector_key(key)
+            || keys::is_worker_overlay_key(key)
+        {
+            continue;
+        }
+        let (message, fix) = if ["consumer.", "producer.", "admin."].iter().any(|p| key.starts_with(p)) {
+            (
+                "MM2 dedicated mode drops top-level client settings; it has no effect".to_string(),
+                format!("set it per cluster, e.g. `<alias>.{key}`, or per flow, e.g. `<source>-><target>.{key}`"),
+            )
+        } else if keys::FLOW_ONLY_KEYS.contains(&key) {
+            (
+                "MM2 dedicated mode only reads this setting per flow; at top level it has no effect".to_string(),
+                format!("set `<source>-><target>.{key}`"),
+            )
+        } else if keys::WORKER_KEYS.contains(&key) {
+            (
+                "MM2 reads this Connect worker setting per target cluster only; at top level it has no effect".to_string(),
+                format!("set `<target alias>.{key}`"),
+            )
+        } else {
+            let known: Vec<&str> = keys::CONNECTOR_KEYS.iter().chain(keys::CLIENT_KEYS).copied().collect();
+            let hint = keys::did_you_mean(key, &known)
+                .map(|candidate| format!("did you mean `{candidate}`?"))
+                .unwrap_or_else(|| format!("cluster keys start with one of the aliases ({}) and a dot", config.clusters.join(", ")));
+            ("unknown key, ignored (MM2 ignores it too)".to_string(), hint)
+        };
+        diagnostics.warn(property, message, Some(fix));
+    }
+}

@@ -1,0 +1,3 @@
+//! Everything that talks to Kafka brokers through librdkafka.
+
+pub mod connectivity;

@@ -1,0 +1,16 @@
+//! kafka-mirrord: a drop-in replacement for Apache Kafka MirrorMaker 2 dedicated mode.
+//!
+//! Data flows through the modules in this order:
+//! properties file → [`config`] (`RawProperties`, then a validated `Config`) → [`plan`] (one
+//! resolved `FlowPlan` per `A->B`) → flows (next milestones) → metrics/HTTP (next milestones).
+//! [`kafka`] holds what talks to brokers; [`commands`] holds the CLI verbs.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod kafka;
+pub mod logging;
+pub mod plan;

@@ -1,0 +1,52 @@
+//! The `kafka-mirrord` binary: parses the command line and hands over to a command.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use kafka_mirrord::cli::{Cli, Command};
+use kafka_mirrord::commands;
+use kafka_mirrord::exit;
+use kafka_mirrord::plan::PlanOptions;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { exit::CONFIG_ERROR } else { exit::OK };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("kafka-mirrord: cannot start the async runtime: {error}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let target = match &cli.command {
+        Some(Command::Check { target, .. }) => target.clone(),
+        None => cli.run.clone(),
+    };
+    let command = cli.command;
+    let (file, target_clusters) = match target.normalized() {
+        Ok(parts) => parts,
+        Err(message) => {
+            eprintln!("kafka-mirrord: {message}\nusage: kafka-mirrord [--clusters ALIAS ...] FILE (see --help)");
+            return ExitCode::from(exit::CONFIG_ERROR);
+        }
+    };
+    let options = PlanOptions { target_clusters };
+    let code = runtime.block_on(async {
+        match command {
+            Some(Command::Check { json, connect, timeout, .. }) => {
+                commands::check::run(&file, &options, json, connect, Duration::from_secs(timeout)).await
+            }
+            None => commands::run::run(&file, &options).await,
+        }
+    });
+    ExitCode::from(code)
+}

@@ -1,0 +1,618 @@
+//! Java Kafka client settings → librdkafka settings, through one explicit table ([`TABLE`]).
+//!
+//! Every Java key is either mapped (renamed or converted), passed through unchanged (librdkafka
+//! knows it under the same name), ignored with a reason (Java-only), or rejected with a reason and a
+//! fix. Keys missing from the table are passed through when librdkafka itself accepts the name, and
+//! ignored with a note otherwise. `librdkafka.<key>` passes `<key>` to librdkafka verbatim, for
+//! librdkafka settings whose name collides with a Java key of different meaning.
+//! `docs/client-settings.md` is generated from this table (a test keeps them equal).
+
+use std::collections::BTreeMap;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaConfRes;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use super::clients::{JavaSettings, Kind};
+use crate::config::diagnostics::Diagnostics;
+use crate::config::properties::Property;
+use crate::config::secrets::mask_if_secret;
+
+/// What happens to one Java client key.
+#[derive(Debug, Clone, Copy)]
+pub enum Rule {
+    /// librdkafka has the same key with the same meaning.
+    Same,
+    /// librdkafka calls it differently.
+    Rename(&'static str),
+    /// Converted by code; the text says how.
+    Convert(&'static str),
+    /// Java-only; the text says why it is safe to drop.
+    Ignore(&'static str),
+    /// Cannot be honoured; (reason, fix).
+    Reject(&'static str, &'static str),
+}
+
+/// The translation table, published as `docs/client-settings.md`.
+pub const TABLE: &[(&str, Rule)] = &[
+    ("bootstrap.servers", Rule::Convert("same key; spaces around commas removed")),
+    ("security.protocol", Rule::Convert("same key; validated (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL, any case)")),
+    ("client.id", Rule::Convert("used as the prefix of MM2's client id `<client.id>|<source>-><target>|<connector>|<role>`")),
+    ("sasl.mechanism", Rule::Convert("→ `sasl.mechanisms`; PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, OAUTHBEARER")),
+    ("sasl.jaas.config", Rule::Convert("PlainLoginModule/ScramLoginModule → `sasl.username` + `sasl.password`; Krb5LoginModule → `sasl.kerberos.keytab` + `sasl.kerberos.principal`; OAuthBearerLoginModule → `sasl.oauthbearer.client.id`/`client.secret`/`scope` with `sasl.oauthbearer.method=oidc` (needs `sasl.oauthbearer.token.endpoint.url`); other login modules are rejected")),
+    ("sasl.kerberos.service.name", Rule::Same),
+    ("sasl.kerberos.min.time.before.relogin", Rule::Same),
+    ("sasl.kerberos.kinit.cmd", Rule::Ignore("Java's is the path of `kinit`; librdkafka builds its own kinit command from the keytab and principal (override with `librdkafka.sasl.kerberos.kinit.cmd`)")),
+    ("sasl.kerberos.ticket.renew.window.factor", Rule::Ignore("librdkafka renews tickets every `sasl.kerberos.min.time.before.relogin`")),
+    ("sasl.kerberos.ticket.renew.jitter", Rule::Ignore("librdkafka renews tickets every `sasl.kerberos.min.time.before.relogin`")),
+    ("sasl.login.refresh.window.factor", Rule::Ignore("librdkafka refreshes OAUTHBEARER tokens itself")),
+    ("sasl.login.refresh.window.jitter", Rule::Ignore("librdkafka refreshes OAUTHBEARER tokens itself")),
+    ("sasl.login.refresh.min.period.seconds", Rule::Ignore("librdkafka refreshes OAUTHBEARER tokens itself")),
+    ("sasl.login.refresh.buffer.seconds", Rule::Ignore("librdkafka refreshes OAUTHBEARER tokens itself")),
+    ("sasl.login.connect.timeout.ms", Rule::Ignore("Java login module setting")),
+    ("sasl.login.read.timeout.ms", Rule::Ignore("Java login module setting")),
+    ("sasl.login.retry.backoff.ms", Rule::Ignore("Java login module setting")),
+    ("sasl.login.retry.backoff.max.ms", Rule::Ignore("Java login module setting")),
+    ("sasl.oauthbearer.token.endpoint.url", Rule::Same),
+    ("sasl.oauthbearer.scope.claim.name", Rule::Ignore("broker-side token validation setting")),
+    ("sasl.oauthbearer.sub.claim.name", Rule::Ignore("broker-side token validation setting")),
+    ("sasl.oauthbearer.jwks.endpoint.url", Rule::Ignore("broker-side token validation setting")),
+    ("sasl.oauthbearer.jwks.endpoint.refresh.ms", Rule::Ignore("broker-side token validation setting")),
+    ("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", Rule::Ignore("broker-side token validation setting")),
+    ("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", Rule::Ignore("broker-side token validation setting")),
+    ("sasl.oauthbearer.clock.skew.seconds", Rule::Ignore("broker-side token validation setting")),
+    ("sasl.oauthbearer.expected.audience", Rule::Ignore("broker-side token validation setting")),
+    ("sasl.oauthbearer.expected.issuer", Rule::Ignore("broker-side token validation setting")),
+    ("sasl.oauthbearer.header.urlencode", Rule::Ignore("Java OAuth client setting")),
+    ("sasl.client.callback.handler.class", Rule::Reject("custom Java SASL callback handlers (e.g. AWS MSK IAM) cannot run in kafka-mirrord", "use SCRAM, PLAIN, GSSAPI or OAUTHBEARER/OIDC for this cluster")),
+    ("sasl.login.callback.handler.class", Rule::Reject("custom Java login callback handlers cannot run in kafka-mirrord", "use OAUTHBEARER with `sasl.oauthbearer.token.endpoint.url` and client credentials in `sasl.jaas.config`")),
+    ("sasl.login.class", Rule::Reject("custom Java login classes cannot run in kafka-mirrord", "remove it and use a stock login module in `sasl.jaas.config`")),
+    ("ssl.truststore.type", Rule::Convert("PEM: `ssl.truststore.location` → `ssl.ca.location`, `ssl.truststore.certificates` → `ssl.ca.pem`; JKS (Java's default) and PKCS12 truststores are rejected with the openssl/keytool command that converts them to PEM")),
+    ("ssl.truststore.location", Rule::Convert("see `ssl.truststore.type`")),
+    ("ssl.truststore.certificates", Rule::Convert("see `ssl.truststore.type`")),
+    ("ssl.truststore.password", Rule::Ignore("PEM truststores have no password")),
+    ("ssl.keystore.type", Rule::Convert("PKCS12: `ssl.keystore.location`/`ssl.keystore.password` kept; PEM: `ssl.keystore.location` → `ssl.certificate.location` + `ssl.key.location`, `ssl.keystore.key` → `ssl.key.pem`, `ssl.keystore.certificate.chain` → `ssl.certificate.pem`; JKS is rejected with the keytool command that converts it to PKCS12")),
+    ("ssl.keystore.location", Rule::Convert("see `ssl.keystore.type`")),
+    ("ssl.keystore.password", Rule::Convert("see `ssl.keystore.type`")),
+    ("ssl.keystore.key", Rule::Convert("see `ssl.keystore.type`")),
+    ("ssl.keystore.certificate.chain", Rule::Convert("see `ssl.keystore.type`")),
+    ("ssl.key.password", Rule::Same),
+    ("ssl.endpoint.identification.algorithm", Rule::Convert("same key; an empty value (Java's way to turn host name checks off) → `none`")),
+    ("ssl.cipher.suites", Rule::Convert("same key when given as OpenSSL names; Java names (`TLS_..._WITH_...`) are rejected")),
+    ("ssl.protocol", Rule::Ignore("OpenSSL negotiates the highest TLS version both sides support")),
+    ("ssl.enabled.protocols", Rule::Ignore("OpenSSL negotiates the highest TLS version both sides support")),
+    ("ssl.provider", Rule::Ignore("Java security provider")),
+    ("ssl.keymanager.algorithm", Rule::Ignore("Java JSSE setting")),
+    ("ssl.trustmanager.algorithm", Rule::Ignore("Java JSSE setting")),
+    ("ssl.secure.random.implementation", Rule::Ignore("Java JSSE setting")),
+    ("ssl.engine.factory.class", Rule::Reject("custom Java SSL engines cannot run in kafka-mirrord", "remove it and give PEM or PKCS12 stores")),
+    ("enable.auto.commit", Rule::Convert("always `false`, as MM2 forces it")),
+    ("auto.offset.reset", Rule::Convert("same key; `none` → `error`")),
+    ("fetch.max.wait.ms", Rule::Rename("fetch.wait.max.ms")),
+    ("max.request.size", Rule::Rename("message.max.bytes")),
+    ("send.buffer.bytes", Rule::Convert("→ `socket.send.buffer.bytes` (-1, the OS default, → 0)")),
+    ("receive.buffer.bytes", Rule::Convert("→ `socket.receive.buffer.bytes` (-1, the OS default, → 0)")),
+    ("buffer.memory", Rule::Convert("→ `queue.buffering.max.kbytes` (bytes / 1024)")),
+    ("max.poll.records", Rule::Ignore("librdkafka has no poll batch limit; kafka-mirrord sizes its own batches")),
+    ("default.api.timeout.ms", Rule::Ignore("Java client API timeout")),
+    ("group.id", Rule::Ignore("kafka-mirrord assigns partitions explicitly, as MM2 does")),
+    ("group.instance.id", Rule::Ignore("kafka-mirrord assigns partitions explicitly, as MM2 does")),
+    ("partition.assignment.strategy", Rule::Ignore("kafka-mirrord assigns partitions explicitly, as MM2 does")),
+    ("transactional.id", Rule::Ignore("kafka-mirrord derives transactional ids from the flow, like MM2 (`<group.id>-<connector>-<task>`)")),
+    ("key.serializer", Rule::Ignore("records are copied as raw bytes")),
+    ("value.serializer", Rule::Ignore("records are copied as raw bytes")),
+    ("key.deserializer", Rule::Ignore("records are copied as raw bytes")),
+    ("value.deserializer", Rule::Ignore("records are copied as raw bytes")),
+    ("partitioner.class", Rule::Ignore("records keep their source partition number")),
+    ("interceptor.classes", Rule::Reject("Java interceptors cannot run in kafka-mirrord", "remove it")),
+    ("metric.reporters", Rule::Ignore("kafka-mirrord serves Prometheus metrics itself")),
+    ("metrics.num.samples", Rule::Ignore("Java client metrics")),
+    ("metrics.sample.window.ms", Rule::Ignore("Java client metrics")),
+    ("metrics.recording.level", Rule::Ignore("Java client metrics")),
+    ("auto.include.jmx.reporter", Rule::Ignore("Java client metrics")),
+    ("enable.metrics.push", Rule::Ignore("Java client metrics")),
+    ("security.providers", Rule::Ignore("Java security providers")),
+];
+
+/// The librdkafka settings of one client, with notes on Java keys that were dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientSettings {
+    pub settings: BTreeMap<String, String>,
+    /// One line per ignored Java key: "`key`: reason".
+    pub notes: Vec<String>,
+}
+
+/// Serialized with secrets masked: this is what `check --json` and `/status` show.
+impl Serialize for ClientSettings {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let masked: BTreeMap<&str, String> = self
+            .settings
+            .iter()
+            .map(|(key, value)| (key.as_str(), mask_if_secret(key, value)))
+            .collect();
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("settings", &masked)?;
+        map.serialize_entry("notes", &self.notes)?;
+        map.end()
+    }
+}
+
+impl ClientSettings {
+    /// An rdkafka `ClientConfig` with these settings.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        for (key, value) in &self.settings {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+/// What librdkafka says about one key/value.
+enum Probe {
+    Accepted,
+    Unknown,
+    Invalid(String),
+}
+
+fn probe(key: &str, value: &str) -> Probe {
+    match ClientConfig::new().set(key, value).create_native_config() {
+        Ok(_) => Probe::Accepted,
+        Err(KafkaError::ClientConfig(RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN, ..)) => Probe::Unknown,
+        Err(KafkaError::ClientConfig(_, description, ..)) => Probe::Invalid(description),
+        Err(other) => Probe::Invalid(other.to_string()),
+    }
+}
+
+/// Translates one client's Java settings. `client_id` is the MM2-style client id to use when the
+/// user did not set `client.id` (which then becomes its prefix).
+pub fn translate(java: &JavaSettings, kind: Kind, client_id: &str, diagnostics: &mut Diagnostics) -> ClientSettings {
+    let mut out = Translation {
+        result: ClientSettings::default(),
+        origins: BTreeMap::new(),
+        diagnostics,
+    };
+
+    for (key, setting) in java {
+        let origin = setting.origin.clone();
+        let value = setting.value.as_str();
+        if let Some(native_key) = key.strip_prefix("librdkafka.") {
+            out.set(native_key, value, origin.as_ref());
+            continue;
+        }
+        let rule = TABLE.iter().find(|(java_key, _)| java_key == key).map(|(_, rule)| *rule);
+        match rule {
+            Some(Rule::Same) => out.set(key, value, origin.as_ref()),
+            Some(Rule::Rename(native)) => out.set(native, value, origin.as_ref()),
+            Some(Rule::Ignore(reason)) => out.note(key, reason),
+            Some(Rule::Reject(reason, fix)) => out.reject(origin.as_ref(), key, reason, fix),
+            Some(Rule::Convert(_)) => convert(&mut out, key, value, origin.as_ref(), kind, java),
+            None => match probe(key, value) {
+                Probe::Accepted => out.set(key, value, origin.as_ref()),
+                Probe::Unknown => out.note(key, "not a librdkafka setting"),
+                Probe::Invalid(reason) => out.reject(origin.as_ref(), key, &reason, "see librdkafka's CONFIGURATION.md for valid values"),
+            },
+        }
+    }
+
+    let user_client_id = java.get("client.id").map(|s| s.value.trim().to_string()).filter(|id| !id.is_empty());
+    let full_client_id = match user_client_id {
+        Some(prefix) => format!("{prefix}|{client_id}"),
+        None => client_id.to_string(),
+    };
+    out.result.settings.insert("client.id".to_string(), full_client_id);
+    if kind == Kind::Consumer {
+        out.result.settings.insert("enable.auto.commit".to_string(), "false".to_string());
+        out.result
+            .settings
+            .entry("auto.offset.reset".to_string())
+            .or_insert_with(|| "earliest".to_string());
+    }
+    truststore(&mut out, java);
+    keystore(&mut out, java);
+    out.result
+}
+
+struct Translation<'a> {
+    result: ClientSettings,
+    /// Where each librdkafka key came from, for error messages.
+    origins: BTreeMap<String, Option<Property>>,
+    diagnostics: &'a mut Diagnostics,
+}
+
+impl Translation<'_> {
+    fn set(&mut self, key: &str, value: &str, origin: Option<&Property>) {
+        if let Probe::Invalid(reason) = probe(key, value) {
+            self.reject(origin, key, &format!("librdkafka rejects `{key}`: {reason}"), "correct the value");
+            return;
+        }
+        self.result.settings.insert(key.to_string(), value.to_string());
+        self.origins.insert(key.to_string(), origin.cloned());
+    }
+
+    fn note(&mut self, key: &str, reason: &str) {
+        self.result.notes.push(format!("`{key}` ignored: {reason}"));
+    }
+
+    fn reject(&mut self, origin: Option<&Property>, key: &str, reason: &str, fix: &str) {
+        match origin {
+            Some(property) => self.diagnostics.error(property, reason.to_string(), Some(fix.to_string())),
+            None => self
+                .diagnostics
+                .error_without_line(Some(key), reason.to_string(), Some(fix.to_string())),
+        }
+    }
+}
+
+fn convert(
+    out: &mut Translation<'_>,
+    key: &str,
+    value: &str,
+    origin: Option<&Property>,
+    kind: Kind,
+    java: &JavaSettings,
+) {
+    let trimmed = value.trim();
+    match key {
+        "bootstrap.servers" => {
+            let servers: Vec<&str> = trimmed.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            if servers.is_empty() {
+                out.reject(origin, key, "no broker address given", "list `host:port` pairs separated by commas");
+            } else {
+                out.set(key, &servers.join(","), origin);
+            }
+        }
+        "security.protocol" => {
+            let upper = trimmed.to_ascii_uppercase();
+            if ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&upper.as_str()) {
+                out.set(key, &upper.to_ascii_lowercase(), origin);
+            } else {
+                out.reject(
+                    origin,
+                    key,
+                    &format!("Invalid value {value} for configuration security.protocol: String must be one of (case insensitive): PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
+                    "use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+                );
+            }
+        }
+        "client.id" => {} // applied by `translate` as the client id prefix
+        "sasl.mechanism" => {
+            let upper = trimmed.to_ascii_uppercase();
+            if ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"].contains(&upper.as_str()) {
+                out.set("sasl.mechanisms", &upper, origin);
+            } else {
+                out.reject(
+                    origin,
+                    key,
+                    &format!("SASL mechanism `{trimmed}` is not supported by librdkafka"),
+                    "use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI or OAUTHBEARER",
+                );
+            }
+        }
+        "sasl.jaas.config" => jaas(out, value, origin, java),
+        "ssl.endpoint.identification.algorithm" => {
+            let native = if trimmed.is_empty() { "none" } else { trimmed };
+            out.set(key, native, origin);
+        }
+        "ssl.cipher.suites" => {
+            if trimmed.contains("_WITH_") {
+                out.reject(
+                    origin,
+                    key,
+                    "Java cipher suite names are not OpenSSL names",
+                    "give OpenSSL names, e.g. `ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384`, or remove it",
+                );
+            } else if !trimmed.is_empty() {
+                out.set(key, &trimmed.replace(',', ":"), origin);
+            }
+        }
+        "enable.auto.commit" => {
+            if kind == Kind::Consumer && trimmed.eq_ignore_ascii_case("true") {
+                out.note(key, "forced to `false`, as MM2 does: progress is stored after the target acknowledged");
+            }
+        }
+        "auto.offset.reset" => {
+            let native = if trimmed.eq_ignore_ascii_case("none") { "error" } else { trimmed };
+            out.set(key, native, origin);
+        }
+        "send.buffer.bytes" | "receive.buffer.bytes" => {
+            let native_key = format!("socket.{key}");
+            let native = if trimmed == "-1" { "0" } else { trimmed };
+            out.set(&native_key, native, origin);
+        }
+        "buffer.memory" => match trimmed.parse::<u64>() {
+            Ok(bytes) => out.set("queue.buffering.max.kbytes", &(bytes / 1024).max(1).to_string(), origin),
+            Err(_) => out.reject(origin, key, "expected a number of bytes", "e.g. `33554432`"),
+        },
+        // Stores are handled together once every key is known.
+        "ssl.truststore.type" | "ssl.truststore.location" | "ssl.truststore.certificates" | "ssl.keystore.type"
+        | "ssl.keystore.location" | "ssl.keystore.password" | "ssl.keystore.key" | "ssl.keystore.certificate.chain" => {}
+        _ => unreachable!("every Convert rule is handled: {key}"),
+    }
+}
+
+fn truststore(out: &mut Translation<'_>, java: &JavaSettings) {
+    let location = java.get("ssl.truststore.location");
+    let certificates = java.get("ssl.truststore.certificates");
+    if location.is_none() && certificates.is_none() {
+        return;
+    }
+    let store_type = java.get("ssl.truststore.type").map(|s| s.value.trim().to_ascii_uppercase());
+    let anchor = location.or(certificates).and_then(|s| s.origin.clone());
+    match store_type.as_deref() {
+        Some("PEM") => {
+            if let Some(location) = location {
+                out.set("ssl.ca.location", location.value.trim(), location.origin.as_ref());
+            }
+            if let Some(certificates) = certificates {
+                out.set("ssl.ca.pem", &certificates.value, certificates.origin.as_ref());
+            }
+        }
+        Some("PKCS12") => out.reject(
+            anchor.as_ref(),
+            "ssl.truststore.location",
+            "PKCS12 truststores are not supported by librdkafka",
+            "convert it: `openssl pkcs12 -in truststore.p12 -nokeys -out ca.pem`, then set `ssl.truststore.type=PEM` and `ssl.truststore.location=/path/ca.pem`",
+        ),
+        _ => out.reject(
+            anchor.as_ref(),
+            "ssl.truststore.location",
+            "JKS truststores (Java's default `ssl.truststore.type`) are not supported by librdkafka",
+            "convert it: `keytool -importkeystore -srckeystore truststore.jks -destkeystore truststore.p12 -deststoretype PKCS12` then `openssl pkcs12 -in truststore.p12 -nokeys -out ca.pem`, and set `ssl.truststore.type=PEM` and `ssl.truststore.location=/path/ca.pem`",
+        ),
+    }
+}
+
+fn keystore(out: &mut Translation<'_>, java: &JavaSettings) {
+    let location = java.get("ssl.keystore.location");
+    let key_pem = java.get("ssl.keystore.key");
+    let chain_pem = java.get("ssl.keystore.certificate.chain");
+    if location.is_none() && key_pem.is_none() && chain_pem.is_none() {
+        return;
+    }
+    let store_type = java.get("ssl.keystore.type").map(|s| s.value.trim().to_ascii_uppercase());
+    let anchor = location.or(key_pem).or(chain_pem).and_then(|s| s.origin.clone());
+    match store_type.as_deref() {
+        Some("PEM") => {
+            if let Some(location) = location {
+                out.set("ssl.certificate.location", location.value.trim(), location.origin.as_ref());
+                out.set("ssl.key.location", location.value.trim(), location.origin.as_ref());
+            }
+            if let Some(key_pem) = key_pem {
+                out.set("ssl.key.pem", &key_pem.value, key_pem.origin.as_ref());
+            }
+            if let Some(chain_pem) = chain_pem {
+                out.set("ssl.certificate.pem", &chain_pem.value, chain_pem.origin.as_ref());
+            }
+        }
+        Some("PKCS12") => {
+            if let Some(location) = location {
+                out.set("ssl.keystore.location", location.value.trim(), location.origin.as_ref());
+            }
+            if let Some(password) = java.get("ssl.keystore.password") {
+                out.set("ssl.keystore.password", &password.value, password.origin.as_ref());
+            }
+        }
+        _ => out.reject(
+            anchor.as_ref(),
+            "ssl.keystore.location",
+            "JKS keystores (Java's default `ssl.keystore.type`) are not supported by librdkafka",
+            "convert it: `keytool -importkeystore -srckeystore keystore.jks -destkeystore keystore.p12 -deststoretype PKCS12`, then set `ssl.keystore.type=PKCS12` and `ssl.keystore.location=/path/keystore.p12`",
+        ),
+    }
+}
+
+/// One JAAS login module entry: `<class> <flag> key="value" ...;`.
+#[derive(Debug, PartialEq, Eq)]
+struct JaasEntry {
+    class: String,
+    options: BTreeMap<String, String>,
+}
+
+fn parse_jaas(text: &str) -> Result<JaasEntry, String> {
+    let mut chars = text.trim().chars().peekable();
+    let mut word = || -> String {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut out = String::new();
+        while let Some(&c) = chars.peek() {
+            if c.is_whitespace() || c == '=' || c == ';' {
+                break;
+            }
+            out.push(c);
+            chars.next();
+        }
+        out
+    };
+    let class = word();
+    let flag = word();
+    if class.is_empty() || !["required", "requisite", "sufficient", "optional"].contains(&flag.as_str()) {
+        return Err("expected `<LoginModule class> required key=\"value\" ...;`".to_string());
+    }
+    let mut options = BTreeMap::new();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.peek() {
+            None | Some(';') => break,
+            _ => {}
+        }
+        let mut name = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            name.push(c);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next() != Some('=') {
+            return Err(format!("option `{name}` has no `=value`"));
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return Err(format!("unterminated quoted value of `{name}`")),
+                    Some('"') => break,
+                    Some('\\') => {
+                        if let Some(escaped) = chars.next() {
+                            value.push(escaped);
+                        }
+                    }
+                    Some(c) => value.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() || c == ';' {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        options.insert(name, value);
+    }
+    Ok(JaasEntry { class, options })
+}
+
+fn jaas(
+    out: &mut Translation<'_>,
+    value: &str,
+    origin: Option<&Property>,
+    java: &JavaSettings,
+) {
+    let entry = match parse_jaas(value) {
+        Ok(entry) => entry,
+        Err(reason) => {
+            out.reject(origin, "sasl.jaas.config", &format!("cannot parse the JAAS configuration: {reason}"), "write it as `org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"p\";`");
+            return;
+        }
+    };
+    let option = |name: &str| entry.options.get(name).map(String::as_str);
+    let simple_class = entry.class.rsplit('.').next().unwrap_or(&entry.class);
+    match simple_class {
+        "PlainLoginModule" | "ScramLoginModule" => {
+            match (option("username"), option("password")) {
+                (Some(username), Some(password)) => {
+                    out.set("sasl.username", username, origin);
+                    out.set("sasl.password", password, origin);
+                }
+                _ => out.reject(origin, "sasl.jaas.config", "the login module needs `username` and `password`", "add username=\"...\" password=\"...\""),
+            }
+        }
+        "Krb5LoginModule" => {
+            if let Some(principal) = option("principal") {
+                out.set("sasl.kerberos.principal", principal, origin);
+            }
+            if let Some(keytab) = option("keyTab") {
+                out.set("sasl.kerberos.keytab", keytab, origin);
+            }
+            if option("useKeyTab").is_some_and(|v| !v.eq_ignore_ascii_case("true")) || option("keyTab").is_none() {
+                out.note("sasl.jaas.config", "Kerberos without a keytab: librdkafka relies on an existing ticket cache (kinit)");
+            }
+        }
+        "OAuthBearerLoginModule" => {
+            if !java.contains_key("sasl.oauthbearer.token.endpoint.url") {
+                out.reject(origin, "sasl.jaas.config", "OAUTHBEARER without `sasl.oauthbearer.token.endpoint.url` (unsecured JWTs) is not supported", "set `sasl.oauthbearer.token.endpoint.url` and `clientId`/`clientSecret` in the JAAS config");
+                return;
+            }
+            out.set("sasl.oauthbearer.method", "oidc", origin);
+            if let Some(client_id) = option("clientId") {
+                out.set("sasl.oauthbearer.client.id", client_id, origin);
+            }
+            if let Some(secret) = option("clientSecret") {
+                out.set("sasl.oauthbearer.client.secret", secret, origin);
+            }
+            if let Some(scope) = option("scope") {
+                out.set("sasl.oauthbearer.scope", scope, origin);
+            }
+        }
+        _ => out.reject(
+            origin,
+            "sasl.jaas.config",
+            &format!("login module `{}` cannot run in kafka-mirrord", entry.class),
+            "use PlainLoginModule, ScramLoginModule, Krb5LoginModule or OAuthBearerLoginModule",
+        ),
+    }
+}
+
+/// The table as Markdown, for `docs/client-settings.md`.
+pub fn table_markdown() -> String {
+    let mut out = String::from(
+        "# Java client settings → librdkafka\n\n\
+         Generated from `src/plan/librdkafka.rs` (a test keeps this file equal to the table; \
+         regenerate with `UPDATE_DOCS=1 cargo test client_settings_doc`).\n\n\
+         kafka-mirrord reads the Java client settings of an MM2 properties file \
+         (`A.security.protocol`, `A.consumer.fetch.min.bytes`, `A->B.producer.override.linger.ms`, …) \
+         with MM2's precedence and hands them to librdkafka as follows:\n\n\
+         - keys listed below are mapped, ignored (with the reason shown by `kafka-mirrord check`) or \
+         rejected (a configuration error with a fix);\n\
+         - any other key is passed through unchanged when librdkafka knows a setting of that name \
+         (e.g. `fetch.min.bytes`, `linger.ms`, `compression.type`, `acks`, `isolation.level`), and \
+         ignored with a note otherwise (e.g. Java-only keys);\n\
+         - `librdkafka.<key>` passes `<key>` to librdkafka verbatim (e.g. \
+         `A.consumer.librdkafka.fetch.queue.backoff.ms=0`).\n\n\
+         | Java key | what kafka-mirrord does |\n|---|---|\n",
+    );
+    for (key, rule) in TABLE {
+        let action = match rule {
+            Rule::Same => "passed through unchanged".to_string(),
+            Rule::Rename(native) => format!("renamed to `{native}`"),
+            Rule::Convert(how) => format!("mapped: {how}"),
+            Rule::Ignore(why) => format!("ignored: {why}"),
+            Rule::Reject(why, fix) => format!("**rejected**: {why}; fix: {fix}"),
+        };
+        out.push_str(&format!("| `{key}` | {action} |\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jaas_parsing_handles_quotes_and_escapes() {
+        let entry = parse_jaas(
+            r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="p\"w;d" ;"#,
+        )
+        .unwrap();
+        assert_eq!(entry.class, "org.apache.kafka.common.security.scram.ScramLoginModule");
+        assert_eq!(entry.options["username"], "alice");
+        assert_eq!(entry.options["password"], "p\"w;d");
+        let krb = parse_jaas("com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/etc/k.keytab\" principal=\"mm2@EXAMPLE.COM\";").unwrap();
+        assert_eq!(krb.options["useKeyTab"], "true");
+        assert_eq!(krb.options["principal"], "mm2@EXAMPLE.COM");
+        assert!(parse_jaas("NoFlagModule username=\"x\";").is_err());
+    }
+
+    #[test]
+    fn librdkafka_probe_distinguishes_unknown_and_invalid() {
+        assert!(matches!(probe("fetch.min.bytes", "1"), Probe::Accepted));
+        assert!(matches!(probe("max.poll.records", "5"), Probe::Unknown));
+        assert!(matches!(probe("acks", "banana"), Probe::Invalid(_)));
+    }
+
+    #[test]
+    fn client_settings_doc() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/client-settings.md");
+        let expected = table_markdown();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, &expected).unwrap();
+        }
+        let actual = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(actual, expected, "docs/client-settings.md is stale: run `UPDATE_DOCS=1 cargo test client_settings_doc`");
+    }
+}

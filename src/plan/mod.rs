@@ -1,0 +1,225 @@
+//! `Config` → `Plan`: every flow `A->B` fully resolved (filters, policy, intervals, internal topics,
+//! client settings), comparable with `Eq` so that a reload can diff old and new plans by `FlowId`.
+
+mod build;
+pub mod clients;
+pub mod filter;
+pub mod librdkafka;
+pub mod policy;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use build::build;
+use clients::ClientRole;
+use filter::NameFilter;
+use librdkafka::ClientSettings;
+use policy::ReplicationPolicy;
+
+use crate::config::diagnostics::{ConfigErrors, Diagnostic, Diagnostics};
+use crate::config::{self, Config};
+
+/// `<source>-><target>`: the stable identity of a flow across reloads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "String")]
+pub struct FlowId {
+    pub source: String,
+    pub target: String,
+}
+
+impl fmt::Display for FlowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}->{}", self.source, self.target)
+    }
+}
+
+impl From<FlowId> for String {
+    fn from(id: FlowId) -> String {
+        id.to_string()
+    }
+}
+
+/// Whether a flow replicates or only emits heartbeats (MM2 runs a herder for both, §1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlowMode {
+    Replicate,
+    HeartbeatsOnly,
+}
+
+/// A periodic job: on or off, and its period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Interval {
+    pub enabled: bool,
+    pub interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetSyncsLocation {
+    Source,
+    Target,
+}
+
+impl OffsetSyncsLocation {
+    /// As written in `offset-syncs.topic.location`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsetSyncsLocation::Source => "source",
+            OffsetSyncsLocation::Target => "target",
+        }
+    }
+}
+
+/// Source replication settings (MirrorSourceConnector).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourcePlan {
+    pub topics: NameFilter,
+    pub refresh_topics: Interval,
+    pub sync_topic_configs: Interval,
+    pub sync_topic_acls: Interval,
+    pub config_properties_exclude: Vec<String>,
+    /// `use.defaults.from`: `source` copies default-valued source configs, anything else reverts them.
+    pub use_defaults_from: String,
+    /// Replication factor of created remote topics; -1 means the broker default.
+    pub replication_factor: i32,
+    pub offset_lag_max: i64,
+    pub consumer_poll_timeout_ms: i64,
+    pub heartbeats_replication_enabled: bool,
+    pub tasks_max: u32,
+}
+
+/// Offset-sync emission (§6.10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OffsetSyncsPlan {
+    pub enabled: bool,
+    pub location: OffsetSyncsLocation,
+    pub topic: String,
+    pub replication_factor: i16,
+}
+
+/// Checkpointing and group offset sync (MirrorCheckpointConnector).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointPlan {
+    pub groups: NameFilter,
+    pub emit_checkpoints: Interval,
+    pub refresh_groups: Interval,
+    pub sync_group_offsets: Interval,
+    pub topic: String,
+    pub replication_factor: i16,
+}
+
+/// Heartbeat emission (MirrorHeartbeatConnector).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeartbeatPlan {
+    pub emit_heartbeats: Interval,
+    pub topic: String,
+    pub replication_factor: i16,
+}
+
+/// Where source progress is stored: the Connect offsets topic on the target (§6.9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OffsetStoragePlan {
+    pub topic: String,
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub flush_interval_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExactlyOncePlan {
+    pub enabled: bool,
+    /// Which key turned it on (or why it is off), for `check`.
+    pub reason: String,
+    /// MM2's `<group.id>-<connector>`; the task number is appended per task.
+    pub transactional_id_prefix: String,
+}
+
+/// One fully resolved flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowPlan {
+    pub id: FlowId,
+    pub mode: FlowMode,
+    pub replication_policy: ReplicationPolicy,
+    pub source: SourcePlan,
+    pub offset_syncs: OffsetSyncsPlan,
+    pub checkpoints: CheckpointPlan,
+    pub heartbeats: HeartbeatPlan,
+    pub offset_storage: OffsetStoragePlan,
+    pub exactly_once: ExactlyOncePlan,
+    pub admin_timeout_ms: i64,
+    /// librdkafka settings of every client this flow uses.
+    pub clients: BTreeMap<ClientRole, ClientSettings>,
+}
+
+/// A cluster the plan uses, with the settings used to reach it outside a flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterPlan {
+    pub alias: String,
+    pub bootstrap_servers: String,
+    pub admin: ClientSettings,
+}
+
+/// Everything the daemon runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub clusters: BTreeMap<String, ClusterPlan>,
+    pub flows: BTreeMap<FlowId, FlowPlan>,
+}
+
+/// A valid configuration and its plan, with the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub plan: Plan,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Options from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `--clusters`: keep only flows whose target is listed (empty = all).
+    pub target_clusters: Vec<String>,
+}
+
+/// File → `Config` → `Plan`, collecting every problem; `Err` carries all of them.
+pub fn load(path: &Path, options: &PlanOptions) -> Result<Loaded, ConfigErrors> {
+    let mut diagnostics = Diagnostics::new(path.to_path_buf());
+    let config = config::load(path, &mut diagnostics)?;
+    finish(config, options, diagnostics, path.to_path_buf())
+}
+
+/// Same as [`load`] for in-memory properties (tests); `env` answers `${env:...}`.
+pub fn load_properties(
+    props: config::properties::RawProperties,
+    options: &PlanOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigErrors> {
+    let file = props.file.clone();
+    let mut diagnostics = Diagnostics::new(file.clone());
+    let config = config::from_properties(props, &mut diagnostics, env);
+    finish(config, options, diagnostics, file)
+}
+
+fn finish(
+    config: Config,
+    options: &PlanOptions,
+    mut diagnostics: Diagnostics,
+    file: PathBuf,
+) -> Result<Loaded, ConfigErrors> {
+    let plan = build(&config, options, &mut diagnostics);
+    if diagnostics.has_errors() {
+        return Err(ConfigErrors {
+            file,
+            diagnostics: diagnostics.into_sorted(),
+        });
+    }
+    Ok(Loaded {
+        config,
+        plan,
+        warnings: diagnostics.into_sorted(),
+    })
+}
