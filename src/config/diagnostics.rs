@@ -103,6 +103,13 @@ impl Diagnostics {
         message: String,
         fix: Option<String>,
     ) {
+        // The most common properties-file mistake deserves its own hint.
+        let inline_comment = property.is_some_and(|p| p.value.contains(" #") || p.value.contains("\t#"));
+        let fix = match (fix, inline_comment) {
+            (fix, false) => fix,
+            (Some(fix), true) => Some(format!("{fix} (properties files have no inline comments: the `# ...` is part of the value)")),
+            (None, true) => Some("properties files have no inline comments: move the `# ...` to its own line".to_string()),
+        };
         let diagnostic = Diagnostic {
             severity,
             file: self.file.clone(),

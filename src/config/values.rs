@@ -31,12 +31,10 @@ pub fn parse_integer<T>(value: &str, min: T) -> Result<T, String>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
-    let parsed: T = value.trim().parse().map_err(|_| {
-        format!(
-            "expected a whole number of at most {} digits",
-            std::mem::size_of::<T>() * 2 + 2
-        )
-    })?;
+    let parsed: T = value
+        .trim()
+        .parse()
+        .map_err(|_| "expected a whole number in range".to_string())?;
     if parsed < min {
         return Err(format!("must be at least {min}"));
     }

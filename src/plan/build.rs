@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::clients::{self, ClientRole, Kind, Side};
 use super::filter::NameFilter;
-use super::librdkafka::{self, ClientSettings};
+use super::librdkafka::{self, ClientId, ClientSettings};
 use super::policy::{PolicyKind, ReplicationPolicy};
 use super::*;
 use crate::config::diagnostics::Diagnostics;
@@ -126,6 +126,13 @@ fn flag(property: &Property, diagnostics: &mut Diagnostics) -> bool {
 }
 
 fn cluster_plan(config: &Config, alias: &str, diagnostics: &mut Diagnostics) -> ClusterPlan {
+    // MM2 reads the forwarding admin per cluster (KIP-787); only the stock one can be honoured.
+    if let Some(property) = config.cluster(alias, "forwarding.admin.class") {
+        let stock = "org.apache.kafka.clients.admin.ForwardingAdmin";
+        if property.value.trim() != stock {
+            diagnostics.error(property, "custom `forwarding.admin.class` is not supported", Some(format!("remove it to use `{stock}`")));
+        }
+    }
     if config.cluster_client_key(alias, "bootstrap.servers").is_none() {
         diagnostics.error_without_line(
             Some(&format!("{alias}.bootstrap.servers")),
@@ -134,7 +141,8 @@ fn cluster_plan(config: &Config, alias: &str, diagnostics: &mut Diagnostics) -> 
         );
     }
     let java = clients::cluster_admin(config, alias);
-    let admin = librdkafka::translate(&java, Kind::Admin, &format!("kafka-mirrord|{alias}|admin"), diagnostics);
+    let client_id = format!("kafka-mirrord|{alias}|admin");
+    let admin = librdkafka::translate(&java, Kind::Admin, ClientId::Prefixed(&client_id), diagnostics);
     ClusterPlan {
         alias: alias.to_string(),
         bootstrap_servers: admin.settings.get("bootstrap.servers").cloned().unwrap_or_default(),
@@ -176,7 +184,7 @@ impl FlowReader<'_> {
             return default;
         };
         values::parse_integer(&property.value, min).unwrap_or_else(|reason| {
-            self.diagnostics.error(&property, reason, Some(format!("the default is {default}")));
+            self.diagnostics.error(&property, reason, Some(format!("write a whole number, e.g. the default `{default}`")));
             default
         })
     }
@@ -359,7 +367,12 @@ impl FlowReader<'_> {
                 format!("{flow}|MirrorCheckpointConnector|offset-syncs-{location_name}-consumer"),
             ),
         };
-        librdkafka::translate(&java, role.kind(), &client_id, self.diagnostics)
+        let client_id = if role == ClientRole::TargetProducer {
+            ClientId::Replaced(&client_id)
+        } else {
+            ClientId::Prefixed(&client_id)
+        };
+        librdkafka::translate(&java, role.kind(), client_id, self.diagnostics)
     }
 
     fn flow_plan(mut self) -> FlowPlan {

@@ -166,9 +166,17 @@ fn probe(key: &str, value: &str) -> Probe {
     }
 }
 
-/// Translates one client's Java settings. `client_id` is the MM2-style client id to use when the
-/// user did not set `client.id` (which then becomes its prefix).
-pub fn translate(java: &JavaSettings, kind: Kind, client_id: &str, diagnostics: &mut Diagnostics) -> ClientSettings {
+/// How a user-set `client.id` combines with the MM2-style default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientId<'a> {
+    /// MM2's connector clients: `<user client.id>|<default>`.
+    Prefixed(&'a str),
+    /// Connect's worker producer: the user's `client.id` replaces the default.
+    Replaced(&'a str),
+}
+
+/// Translates one client's Java settings, naming the client per `client_id`.
+pub fn translate(java: &JavaSettings, kind: Kind, client_id: ClientId<'_>, diagnostics: &mut Diagnostics) -> ClientSettings {
     let mut out = Translation {
         result: ClientSettings::default(),
         origins: BTreeMap::new(),
@@ -198,9 +206,10 @@ pub fn translate(java: &JavaSettings, kind: Kind, client_id: &str, diagnostics: 
     }
 
     let user_client_id = java.get("client.id").map(|s| s.value.trim().to_string()).filter(|id| !id.is_empty());
-    let full_client_id = match user_client_id {
-        Some(prefix) => format!("{prefix}|{client_id}"),
-        None => client_id.to_string(),
+    let full_client_id = match (client_id, user_client_id) {
+        (ClientId::Prefixed(default), Some(prefix)) => format!("{prefix}|{default}"),
+        (ClientId::Replaced(_), Some(user)) => user,
+        (ClientId::Prefixed(default) | ClientId::Replaced(default), None) => default.to_string(),
     };
     out.result.settings.insert("client.id".to_string(), full_client_id);
     if kind == Kind::Consumer {
@@ -574,7 +583,8 @@ pub fn table_markdown() -> String {
             Rule::Ignore(why) => format!("ignored: {why}"),
             Rule::Reject(why, fix) => format!("**rejected**: {why}; fix: {fix}"),
         };
-        out.push_str(&format!("| `{key}` | {action} |\n"));
+        // A `|` inside a cell would end it.
+        out.push_str(&format!("| `{key}` | {} |\n", action.replace('|', "\\|")));
     }
     out
 }
