@@ -10,7 +10,11 @@ use clap::{Args, Parser, Subcommand};
 /// Exit codes: 0 success or clean stop; 64 configuration or usage error; 1 any other failure
 /// (e.g. a cluster unreachable in `check --connect`).
 #[derive(Debug, Parser)]
-#[command(name = "kafka-mirrord", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "kafka-mirrord",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -15,12 +15,19 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let code = if error.use_stderr() { exit::CONFIG_ERROR } else { exit::OK };
+            let code = if error.use_stderr() {
+                exit::CONFIG_ERROR
+            } else {
+                exit::OK
+            };
             let _ = error.print();
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("kafka-mirrord: cannot start the async runtime: {error}");
@@ -42,8 +49,14 @@ fn main() -> ExitCode {
     let options = PlanOptions { target_clusters };
     let code = runtime.block_on(async {
         match command {
-            Some(Command::Check { json, connect, timeout, .. }) => {
-                commands::check::run(&file, &options, json, connect, Duration::from_secs(timeout)).await
+            Some(Command::Check {
+                json,
+                connect,
+                timeout,
+                ..
+            }) => {
+                commands::check::run(&file, &options, json, connect, Duration::from_secs(timeout))
+                    .await
             }
             None => commands::run::run(&file, &options).await,
         }

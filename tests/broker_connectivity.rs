@@ -22,23 +22,44 @@ fn plain_config(source: &str, target: &str) -> String {
 
 fn check_connect(file: &std::path::Path) -> (Option<i32>, Value) {
     let output = Command::new(BIN)
-        .args(["check", "--json", "--connect", "--timeout", "5", file.to_str().unwrap()])
+        .args([
+            "check",
+            "--json",
+            "--connect",
+            "--timeout",
+            "5",
+            file.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    let document: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("not JSON: {}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)));
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "not JSON: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
     (output.status.code(), document)
 }
 
 fn report<'a>(document: &'a Value, alias: &str) -> &'a Value {
-    document["connectivity"].as_array().unwrap().iter().find(|r| r["alias"] == alias).unwrap_or_else(|| panic!("no report for {alias}: {document}"))
+    document["connectivity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["alias"] == alias)
+        .unwrap_or_else(|| panic!("no report for {alias}: {document}"))
 }
 
 #[test]
 fn check_connect_reports_both_local_clusters_reachable() {
     let kafka = test_kafka();
     let dir = tempfile::tempdir().unwrap();
-    let file = write_properties(dir.path(), "mm2.properties", &plain_config(kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP")));
+    let file = write_properties(
+        dir.path(),
+        "mm2.properties",
+        &plain_config(kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP")),
+    );
     let (code, document) = check_connect(&file);
     assert_eq!(code, Some(0), "{document}");
     for alias in ["source", "target"] {
@@ -47,16 +68,27 @@ fn check_connect_reports_both_local_clusters_reachable() {
         assert_eq!(report["brokers"], 1, "single-node test clusters: {report}");
     }
 
-    let text = Command::new(BIN).args(["check", "--connect", file.to_str().unwrap()]).output().unwrap();
+    let text = Command::new(BIN)
+        .args(["check", "--connect", file.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&text.stdout);
-    assert!(stdout.contains("source: reachable, 1 broker(s)") && stdout.contains("target: reachable, 1 broker(s)"), "{stdout}");
+    assert!(
+        stdout.contains("source: reachable, 1 broker(s)")
+            && stdout.contains("target: reachable, 1 broker(s)"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn check_connect_uses_translated_sasl_scram_and_tls_settings() {
     let kafka = test_kafka();
     let dir = tempfile::tempdir().unwrap();
-    let secrets = write_properties(dir.path(), "secrets.properties", &format!("password={}\n", kafka.get("TEST_KAFKA_SCRAM_PASSWORD")));
+    let secrets = write_properties(
+        dir.path(),
+        "secrets.properties",
+        &format!("password={}\n", kafka.get("TEST_KAFKA_SCRAM_PASSWORD")),
+    );
     let jaas = |password: &str| {
         format!(
             "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{}\" password=\"{password}\";",
@@ -84,12 +116,27 @@ fn check_connect_uses_translated_sasl_scram_and_tls_settings() {
     );
     let file = write_properties(dir.path(), "mm2.properties", &config);
     let (code, document) = check_connect(&file);
-    assert_eq!(report(&document, "source")["reachable"], true, "SCRAM-SHA-512 over TLS with a PEM CA: {document}");
+    assert_eq!(
+        report(&document, "source")["reachable"],
+        true,
+        "SCRAM-SHA-512 over TLS with a PEM CA: {document}"
+    );
     let target = report(&document, "target");
-    assert_eq!(target["reachable"], false, "a wrong password must not connect: {target}");
-    assert_eq!(code, Some(1), "an unreachable cluster makes `check --connect` fail");
+    assert_eq!(
+        target["reachable"], false,
+        "a wrong password must not connect: {target}"
+    );
+    assert_eq!(
+        code,
+        Some(1),
+        "an unreachable cluster makes `check --connect` fail"
+    );
     let shown = document.to_string();
-    assert!(!shown.contains(kafka.get("TEST_KAFKA_SCRAM_PASSWORD")) && !shown.contains("not-the-password"), "secrets leaked: {shown}");
+    assert!(
+        !shown.contains(kafka.get("TEST_KAFKA_SCRAM_PASSWORD"))
+            && !shown.contains("not-the-password"),
+        "secrets leaked: {shown}"
+    );
 }
 
 #[test]
@@ -97,22 +144,36 @@ fn check_connect_reports_an_unreachable_cluster() {
     let kafka = test_kafka();
     let dir = tempfile::tempdir().unwrap();
     // Port 1 on loopback: nothing listens there.
-    let file = write_properties(dir.path(), "mm2.properties", &plain_config(kafka.get("SOURCE_BOOTSTRAP"), "127.0.0.1:1"));
+    let file = write_properties(
+        dir.path(),
+        "mm2.properties",
+        &plain_config(kafka.get("SOURCE_BOOTSTRAP"), "127.0.0.1:1"),
+    );
     let started = Instant::now();
     let (code, document) = check_connect(&file);
     assert_eq!(code, Some(1));
     assert_eq!(report(&document, "source")["reachable"], true);
     let target = report(&document, "target");
     assert_eq!(target["reachable"], false);
-    assert!(target["error"].as_str().is_some_and(|e| !e.is_empty()), "{target}");
-    assert!(started.elapsed() < Duration::from_secs(30), "the timeout bounds the probe");
+    assert!(
+        target["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{target}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the timeout bounds the probe"
+    );
 }
 
 #[test]
 fn run_command_connects_to_every_cluster_and_exits_0_on_sigterm() {
     let kafka = test_kafka();
     let dir = tempfile::tempdir().unwrap();
-    let file = write_properties(dir.path(), "mm2.properties", &plain_config(kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP")));
+    let file = write_properties(
+        dir.path(),
+        "mm2.properties",
+        &plain_config(kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP")),
+    );
     let mut child = Command::new(BIN)
         .arg(&file)
         .env("RUST_LOG", "info")
@@ -142,16 +203,27 @@ fn run_command_connects_to_every_cluster_and_exits_0_on_sigterm() {
             log.push(line);
         }
     }
-    assert_eq!(connected.len(), 2, "both clusters should be connected; log:\n{}", log.join("\n"));
+    assert_eq!(
+        connected.len(),
+        2,
+        "both clusters should be connected; log:\n{}",
+        log.join("\n")
+    );
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let stop_deadline = Instant::now() + Duration::from_secs(10);
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(Instant::now() < stop_deadline, "did not stop within 10 s of SIGTERM");
+        assert!(
+            Instant::now() < stop_deadline,
+            "did not stop within 10 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(exit.code(), Some(0), "SIGTERM is a clean stop");

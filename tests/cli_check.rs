@@ -31,7 +31,14 @@ fn stderr(output: &Output) -> String {
 
 fn check_json(file: &Path, env: &[(&str, &str)]) -> Value {
     let output = run(&["check", "--json", file.to_str().unwrap()], env);
-    assert_eq!(output.status.code(), Some(0), "check {} failed:\n{}\n{}", file.display(), stdout(&output), stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "check {} failed:\n{}\n{}",
+        file.display(),
+        stdout(&output),
+        stderr(&output)
+    );
     serde_json::from_slice(&output.stdout).expect("--json prints one JSON document")
 }
 
@@ -41,23 +48,38 @@ fn flows(document: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["id"].as_str().unwrap().to_string(), f["mode"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["mode"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 #[test]
 fn commented_reference_file_plans_one_flow_and_its_heartbeat_pair() {
     let document = check_json(&repo("config/connect-mirror-maker.properties"), &[]);
     assert_eq!(document["valid"], true);
-    assert_eq!(flows(&document), pairs(&[("A->B", "replicate"), ("B->A", "heartbeats-only")]));
+    assert_eq!(
+        flows(&document),
+        pairs(&[("A->B", "replicate"), ("B->A", "heartbeats-only")])
+    );
     let flow = &document["flows"][0];
     assert_eq!(flow["source"]["replication_factor"], 3);
     assert_eq!(flow["checkpoints"]["sync_group_offsets"]["enabled"], true);
-    assert_eq!(document["warnings"].as_array().unwrap().len(), 0, "the reference file is clean: {}", document["warnings"]);
+    assert_eq!(
+        document["warnings"].as_array().unwrap().len(),
+        0,
+        "the reference file is clean: {}",
+        document["warnings"]
+    );
 }
 
 #[test]
@@ -65,36 +87,71 @@ fn migration_example_uses_identity_policy() {
     let document = check_json(&repo("config/examples/migration-identity.properties"), &[]);
     assert_eq!(flows(&document), pairs(&[("old->new", "replicate")]));
     let flow = &document["flows"][0];
-    assert_eq!(flow["replication_policy"]["class"], "IdentityReplicationPolicy");
-    assert_eq!(flow["clients"]["source-consumer"]["settings"]["isolation.level"], "read_committed");
-    assert_eq!(flow["checkpoints"]["sync_group_offsets"]["interval_seconds"], 10);
+    assert_eq!(
+        flow["replication_policy"]["class"],
+        "IdentityReplicationPolicy"
+    );
+    assert_eq!(
+        flow["clients"]["source-consumer"]["settings"]["isolation.level"],
+        "read_committed"
+    );
+    assert_eq!(
+        flow["checkpoints"]["sync_group_offsets"]["interval_seconds"],
+        10
+    );
 }
 
 #[test]
 fn active_active_example_replicates_both_ways() {
     let document = check_json(&repo("config/examples/active-active.properties"), &[]);
-    assert_eq!(flows(&document), pairs(&[("east->west", "replicate"), ("west->east", "replicate")]));
+    assert_eq!(
+        flows(&document),
+        pairs(&[("east->west", "replicate"), ("west->east", "replicate")])
+    );
     for flow in document["flows"].as_array().unwrap() {
-        assert_eq!(flow["replication_policy"]["class"], "DefaultReplicationPolicy");
+        assert_eq!(
+            flow["replication_policy"]["class"],
+            "DefaultReplicationPolicy"
+        );
         assert_eq!(flow["source"]["tasks_max"], 2);
     }
 }
 
 #[test]
 fn aggregation_example_runs_only_flows_into_central() {
-    let document = check_json(&repo("config/examples/aggregation-three-clusters.properties"), &[]);
-    assert_eq!(flows(&document), pairs(&[("eu->central", "replicate"), ("us->central", "replicate")]));
-    assert_eq!(document["flows"][0]["clients"]["target-producer"]["settings"]["compression.type"], "zstd");
+    let document = check_json(
+        &repo("config/examples/aggregation-three-clusters.properties"),
+        &[],
+    );
+    assert_eq!(
+        flows(&document),
+        pairs(&[("eu->central", "replicate"), ("us->central", "replicate")])
+    );
+    assert_eq!(
+        document["flows"][0]["clients"]["target-producer"]["settings"]["compression.type"],
+        "zstd"
+    );
 }
 
 #[test]
 fn sasl_scram_tls_example_resolves_secrets_from_files_and_never_prints_them() {
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("secrets.properties");
-    std::fs::write(&secrets, "onprem.password=0nPremSecret!\ncloud.password=Cl0udSecret!\n").unwrap();
+    std::fs::write(
+        &secrets,
+        "onprem.password=0nPremSecret!\ncloud.password=Cl0udSecret!\n",
+    )
+    .unwrap();
     let text = std::fs::read_to_string(repo("config/examples/sasl-scram-tls.properties")).unwrap();
     let file = dir.path().join("sasl.properties");
-    std::fs::write(&file, text.replace("/etc/kafka-mirrord/secrets.properties", secrets.to_str().unwrap())).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(
+            "/etc/kafka-mirrord/secrets.properties",
+            secrets.to_str().unwrap(),
+        ),
+    )
+    .unwrap();
 
     let document = check_json(&file, &[]);
     assert_eq!(flows(&document), pairs(&[("onprem->cloud", "replicate")]));
@@ -102,15 +159,24 @@ fn sasl_scram_tls_example_resolves_secrets_from_files_and_never_prints_them() {
     assert_eq!(consumer["sasl.mechanisms"], "SCRAM-SHA-512");
     assert_eq!(consumer["sasl.username"], "mirrord");
     assert_eq!(consumer["sasl.password"], "********");
-    assert_eq!(consumer["ssl.ca.location"], "/etc/kafka-mirrord/onprem-ca.pem");
-    assert_eq!(document["flows"][0]["clients"]["target-producer"]["settings"]["sasl.mechanisms"], "SCRAM-SHA-256");
+    assert_eq!(
+        consumer["ssl.ca.location"],
+        "/etc/kafka-mirrord/onprem-ca.pem"
+    );
+    assert_eq!(
+        document["flows"][0]["clients"]["target-producer"]["settings"]["sasl.mechanisms"],
+        "SCRAM-SHA-256"
+    );
 
     for args in [vec!["check"], vec!["check", "--json"]] {
         let mut args = args.clone();
         args.push(file.to_str().unwrap());
         let output = run(&args, &[]);
         let all = stdout(&output) + &stderr(&output);
-        assert!(!all.contains("0nPremSecret!") && !all.contains("Cl0udSecret!"), "a password leaked:\n{all}");
+        assert!(
+            !all.contains("0nPremSecret!") && !all.contains("Cl0udSecret!"),
+            "a password leaked:\n{all}"
+        );
     }
 }
 
@@ -128,7 +194,10 @@ fn passwords_never_appear_in_any_output() {
     )
     .unwrap();
     let path = file.to_str().unwrap();
-    let mut outputs = vec![run(&["check", path], &[]), run(&["check", "--json", path], &[])];
+    let mut outputs = vec![
+        run(&["check", path], &[]),
+        run(&["check", "--json", path], &[]),
+    ];
     // The same secrets in an invalid file: errors and warnings must mask them too.
     let broken = dir.path().join("broken.properties");
     let text = std::fs::read_to_string(&file).unwrap().replace("PEM", "JKS") + "A.ssl.keystore.password = Hunter2-Store\nA.ssl.keystore.location = /x.jks\nmirrord.bogus = 1\n";
@@ -138,7 +207,12 @@ fn passwords_never_appear_in_any_output() {
     outputs.push(run(&[broken.to_str().unwrap()], &[]));
     for output in &outputs {
         let all = stdout(output) + &stderr(output);
-        for secret in ["Hunter2-Plain", "Hunter2-Key", "Hunter2-Trust", "Hunter2-Store"] {
+        for secret in [
+            "Hunter2-Plain",
+            "Hunter2-Key",
+            "Hunter2-Trust",
+            "Hunter2-Store",
+        ] {
             assert!(!all.contains(secret), "`{secret}` leaked:\n{all}");
         }
     }
@@ -162,13 +236,27 @@ fn malformed_file_exits_64_with_one_line_per_problem() {
     let errors = stderr(&output);
     let lines: Vec<&str> = errors.lines().filter(|l| l.contains(": error: ")).collect();
     assert_eq!(lines.len(), 4, "one line per problem:\n{errors}");
-    for (line_number, key) in [(6, "A->B.refresh.topics.interval.seconds"), (7, "A->B.topics"), (8, "mirrord.log.levl"), (9, "replication.factor")] {
+    for (line_number, key) in [
+        (6, "A->B.refresh.topics.interval.seconds"),
+        (7, "A->B.topics"),
+        (8, "mirrord.log.levl"),
+        (9, "replication.factor"),
+    ] {
         let expected = format!("bad.properties:{line_number}: error: `{key}`");
-        assert!(lines.iter().any(|l| l.contains(&expected)), "missing `{expected}` in:\n{errors}");
+        assert!(
+            lines.iter().any(|l| l.contains(&expected)),
+            "missing `{expected}` in:\n{errors}"
+        );
     }
-    assert!(errors.contains("did you mean `mirrord.log.level`"), "{errors}");
+    assert!(
+        errors.contains("did you mean `mirrord.log.level`"),
+        "{errors}"
+    );
     assert!(errors.contains("no inline comments"), "{errors}");
-    assert!(stdout(&output).is_empty(), "nothing on stdout for an invalid file");
+    assert!(
+        stdout(&output).is_empty(),
+        "nothing on stdout for an invalid file"
+    );
 
     let json = run(&["check", "--json", file.to_str().unwrap()], &[]);
     assert_eq!(json.status.code(), Some(64));
@@ -176,7 +264,10 @@ fn malformed_file_exits_64_with_one_line_per_problem() {
     assert_eq!(document["valid"], false);
     assert_eq!(document["errors"].as_array().unwrap().len(), 4);
     assert_eq!(document["errors"][0]["line"], 6);
-    assert_eq!(document["errors"][0]["key"], "A->B.refresh.topics.interval.seconds");
+    assert_eq!(
+        document["errors"][0]["key"],
+        "A->B.refresh.topics.interval.seconds"
+    );
 }
 
 #[test]
@@ -186,12 +277,21 @@ fn run_command_rejects_a_bad_file_with_64_before_connecting() {
     std::fs::write(&file, "A.bootstrap.servers = a:9092\n").unwrap();
     let output = run(&[file.to_str().unwrap()], &[]);
     assert_eq!(output.status.code(), Some(64));
-    assert!(stderr(&output).contains("missing required key `clusters`"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("missing required key `clusters`"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn command_line_errors_and_mm2_argument_order() {
-    assert_eq!(run(&["check", "/nonexistent/mm2.properties"], &[]).status.code(), Some(64));
+    assert_eq!(
+        run(&["check", "/nonexistent/mm2.properties"], &[])
+            .status
+            .code(),
+        Some(64)
+    );
     assert_eq!(run(&[], &[]).status.code(), Some(64));
     assert_eq!(run(&["--bogus"], &[]).status.code(), Some(64));
     let help = run(&["--help"], &[]);
@@ -201,10 +301,22 @@ fn command_line_errors_and_mm2_argument_order() {
     // `--clusters B FILE` (MM2's order) and `FILE --clusters B` both work.
     let file = repo("config/examples/active-active.properties");
     let path = file.to_str().unwrap();
-    for args in [vec!["check", "--json", "--clusters", "west", path], vec!["check", "--json", path, "--clusters", "west"]] {
+    for args in [
+        vec!["check", "--json", "--clusters", "west", path],
+        vec!["check", "--json", path, "--clusters", "west"],
+    ] {
         let output = run(&args, &[]);
-        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
         let document: Value = serde_json::from_slice(&output.stdout).unwrap();
-        assert_eq!(flows(&document), pairs(&[("east->west", "replicate")]), "{args:?}");
+        assert_eq!(
+            flows(&document),
+            pairs(&[("east->west", "replicate")]),
+            "{args:?}"
+        );
     }
 }

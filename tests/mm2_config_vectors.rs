@@ -7,11 +7,15 @@ use std::collections::BTreeMap;
 use kafka_mirrord::config::diagnostics::{ConfigErrors, Severity};
 use kafka_mirrord::config::properties::RawProperties;
 use kafka_mirrord::plan::clients::ClientRole;
-use kafka_mirrord::plan::{load_properties, FlowId, FlowMode, FlowPlan, Loaded, OffsetSyncsLocation, PlanOptions};
+use kafka_mirrord::plan::{
+    load_properties, FlowId, FlowMode, FlowPlan, Loaded, OffsetSyncsLocation, PlanOptions,
+};
 
 fn load_with(pairs: &[(&str, &str)], targets: &[&str]) -> Result<Loaded, ConfigErrors> {
     let props = RawProperties::from_pairs(pairs.iter().copied());
-    let options = PlanOptions { target_clusters: targets.iter().map(|s| s.to_string()).collect() };
+    let options = PlanOptions {
+        target_clusters: targets.iter().map(|s| s.to_string()).collect(),
+    };
     load_properties(props, &options, &|name| match name {
         "MM2_SECRET" => Some("secret2".to_string()),
         _ => None,
@@ -33,12 +37,23 @@ fn errors(pairs: &[(&str, &str)]) -> Vec<String> {
 }
 
 fn flow<'a>(loaded: &'a Loaded, source: &str, target: &str) -> &'a FlowPlan {
-    let id = FlowId { source: source.into(), target: target.into() };
-    loaded.plan.flows.get(&id).unwrap_or_else(|| panic!("flow {id} missing"))
+    let id = FlowId {
+        source: source.into(),
+        target: target.into(),
+    };
+    loaded
+        .plan
+        .flows
+        .get(&id)
+        .unwrap_or_else(|| panic!("flow {id} missing"))
 }
 
-fn client<'a>(flow: &'a FlowPlan, role: ClientRole) -> &'a BTreeMap<String, String> {
-    &flow.clients.get(&role).unwrap_or_else(|| panic!("{} missing in {}", role.name(), flow.id)).settings
+fn client(flow: &FlowPlan, role: ClientRole) -> &BTreeMap<String, String> {
+    &flow
+        .clients
+        .get(&role)
+        .unwrap_or_else(|| panic!("{} missing in {}", role.name(), flow.id))
+        .settings
 }
 
 fn flow_ids(loaded: &Loaded) -> Vec<String> {
@@ -47,15 +62,20 @@ fn flow_ids(loaded: &Loaded) -> Vec<String> {
 
 /// Bootstrap servers for every alias so that only the rule under test matters.
 fn with_servers<'a>(aliases: &[&'a str], rest: &[(&'a str, &'a str)]) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> =
-        aliases.iter().map(|a| (format!("{a}.bootstrap.servers"), format!("{a}:9092"))).collect();
+    let mut pairs: Vec<(String, String)> = aliases
+        .iter()
+        .map(|a| (format!("{a}.bootstrap.servers"), format!("{a}:9092")))
+        .collect();
     pairs.push(("clusters".into(), aliases.join(", ")));
     pairs.extend(rest.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     pairs
 }
 
 fn borrow(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
-    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 // === §1.11 MirrorMakerConfigTest ===
@@ -71,17 +91,36 @@ fn cluster_config_properties() {
         ("a->b.enabled", "true"),
     ]);
     let a_to_b = flow(&loaded, "a", "b");
-    assert_eq!(client(a_to_b, ClientRole::SourceConsumer)["bootstrap.servers"], "servers-one");
-    assert_eq!(client(a_to_b, ClientRole::TargetProducer)["bootstrap.servers"], "servers-two");
-    for role in [ClientRole::SourceConsumer, ClientRole::TargetProducer, ClientRole::SourceAdmin, ClientRole::TargetAdmin] {
-        assert_eq!(client(a_to_b, role)["security.protocol"], "ssl", "{}", role.name());
+    assert_eq!(
+        client(a_to_b, ClientRole::SourceConsumer)["bootstrap.servers"],
+        "servers-one"
+    );
+    assert_eq!(
+        client(a_to_b, ClientRole::TargetProducer)["bootstrap.servers"],
+        "servers-two"
+    );
+    for role in [
+        ClientRole::SourceConsumer,
+        ClientRole::TargetProducer,
+        ClientRole::SourceAdmin,
+        ClientRole::TargetAdmin,
+    ] {
+        assert_eq!(
+            client(a_to_b, role)["security.protocol"],
+            "ssl",
+            "{}",
+            role.name()
+        );
     }
     assert_eq!(a_to_b.source.replication_factor, 4);
 }
 
 #[test]
 fn replication_config_properties() {
-    let pairs = with_servers(&["a", "b"], &[("a->b.tasks.max", "123"), ("a->b.enabled", "true")]);
+    let pairs = with_servers(
+        &["a", "b"],
+        &[("a->b.tasks.max", "123"), ("a->b.enabled", "true")],
+    );
     assert_eq!(flow(&load(&borrow(&pairs)), "a", "b").source.tasks_max, 123);
 }
 
@@ -94,7 +133,10 @@ fn client_config_properties() {
     let loaded = load(&[
         ("clusters", "a, b"),
         ("config.providers", "file"),
-        ("config.providers.file.class", "org.apache.kafka.common.config.provider.FileConfigProvider"),
+        (
+            "config.providers.file.class",
+            "org.apache.kafka.common.config.provider.FileConfigProvider",
+        ),
         ("replication.policy.separator", "__"),
         ("ssl.key.password", &placeholder),
         ("security.protocol", "SSL"),
@@ -110,22 +152,42 @@ fn client_config_properties() {
         ("a->b.enabled", "true"),
     ]);
     let a_to_b = flow(&loaded, "a", "b");
-    assert_eq!(a_to_b.replication_policy.format_remote_topic("b", "topic1"), "b__topic1");
+    assert_eq!(
+        a_to_b.replication_policy.format_remote_topic("b", "topic1"),
+        "b__topic1"
+    );
     let admin = client(a_to_b, ClientRole::SourceAdmin);
     assert_eq!(admin["bootstrap.servers"], "127.0.0.1:9092,127.0.0.2:9092");
     assert_eq!(admin["security.protocol"], "plaintext");
-    assert_eq!(admin["ssl.key.password"], "secret2", "provider resolved inside the admin config");
+    assert_eq!(
+        admin["ssl.key.password"], "secret2",
+        "provider resolved inside the admin config"
+    );
     assert!(!admin.contains_key("xxx") && !admin.contains_key("metric.reporters"));
     // Offset syncs live on the source by default: they use cluster a's producer settings.
-    assert_eq!(client(a_to_b, ClientRole::OffsetSyncsProducer)["security.protocol"], "ssl");
-    assert_eq!(client(a_to_b, ClientRole::SourceConsumer)["security.protocol"], "plaintext");
+    assert_eq!(
+        client(a_to_b, ClientRole::OffsetSyncsProducer)["security.protocol"],
+        "ssl"
+    );
+    assert_eq!(
+        client(a_to_b, ClientRole::SourceConsumer)["security.protocol"],
+        "plaintext"
+    );
 }
 
 #[test]
 fn custom_forwarding_admin_is_rejected_naming_the_key() {
-    let pairs = with_servers(&["a", "b"], &[("b.forwarding.admin.class", "FakeForwardingAdmin")]);
+    let pairs = with_servers(
+        &["a", "b"],
+        &[("b.forwarding.admin.class", "FakeForwardingAdmin")],
+    );
     let found = errors(&borrow(&pairs));
-    assert!(found.iter().any(|e| e.contains("`b.forwarding.admin.class`") && e.contains("not supported")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|e| e.contains("`b.forwarding.admin.class`") && e.contains("not supported")),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -139,7 +201,10 @@ fn includes_connector_config_properties() {
             ("replication.policy.separator", "__"),
             ("config.properties.exclude", "property-3"),
             ("metric.reporters", "FakeMetricsReporter"),
-            ("topic.filter.class", "org.apache.kafka.connect.mirror.DefaultTopicFilter"),
+            (
+                "topic.filter.class",
+                "org.apache.kafka.connect.mirror.DefaultTopicFilter",
+            ),
             ("xxx", "yyy"),
             ("a->b.enabled", "true"),
         ],
@@ -151,7 +216,13 @@ fn includes_connector_config_properties() {
     assert_eq!(a_to_b.source.config_properties_exclude, vec!["property-3"]);
     assert_eq!(a_to_b.replication_policy.separator, "__");
     assert_eq!(a_to_b.checkpoints.groups.include, vec!["group-2"]);
-    assert!(loaded.warnings.iter().any(|w| w.key.as_deref() == Some("xxx")), "unknown top-level key is reported");
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.key.as_deref() == Some("xxx")),
+        "unknown top-level key is reported"
+    );
 }
 
 #[test]
@@ -162,7 +233,10 @@ fn config_backwards_compatibility() {
             ("groups.blacklist", "group-7"),
             ("topics.blacklist", "topic3"),
             ("config.properties.blacklist", "property-3"),
-            ("topic.filter.class", "org.apache.kafka.connect.mirror.DefaultTopicFilter"),
+            (
+                "topic.filter.class",
+                "org.apache.kafka.connect.mirror.DefaultTopicFilter",
+            ),
             ("a->b.enabled", "true"),
         ],
     );
@@ -172,7 +246,10 @@ fn config_backwards_compatibility() {
     assert!(!a_to_b.source.topics.matches("topic3") && a_to_b.source.topics.matches("topic4"));
     assert_eq!(a_to_b.source.config_properties_exclude, vec!["property-3"]);
     assert_eq!(a_to_b.checkpoints.groups.exclude, vec!["group-7"]);
-    assert!(loaded.warnings.iter().any(|w| w.key.as_deref() == Some("topics.blacklist") && w.message.contains("deprecated")));
+    assert!(loaded
+        .warnings
+        .iter()
+        .any(|w| w.key.as_deref() == Some("topics.blacklist") && w.message.contains("deprecated")));
 }
 
 #[test]
@@ -193,18 +270,42 @@ fn config_backwards_compatibility_source_target() {
 
 #[test]
 fn legacy_alias_loses_to_new_name_and_is_gone_in_4_0() {
-    let pairs = with_servers(&["a", "b"], &[("topics.exclude", "x"), ("a->b.topics.blacklist", "y"), ("a->b.enabled", "true")]);
-    assert_eq!(flow(&load(&borrow(&pairs)), "a", "b").source.topics.exclude, vec!["x"]);
-    let pairs = with_servers(&["a", "b"], &[("topics.blacklist", "y"), ("a->b.enabled", "true"), ("mirrord.mm2.compatibility", "4.0")]);
+    let pairs = with_servers(
+        &["a", "b"],
+        &[
+            ("topics.exclude", "x"),
+            ("a->b.topics.blacklist", "y"),
+            ("a->b.enabled", "true"),
+        ],
+    );
+    assert_eq!(
+        flow(&load(&borrow(&pairs)), "a", "b").source.topics.exclude,
+        vec!["x"]
+    );
+    let pairs = with_servers(
+        &["a", "b"],
+        &[
+            ("topics.blacklist", "y"),
+            ("a->b.enabled", "true"),
+            ("mirrord.mm2.compatibility", "4.0"),
+        ],
+    );
     let loaded = load(&borrow(&pairs));
-    assert_eq!(flow(&loaded, "a", "b").source.topics.exclude, vec!["mm2.*\\.internal", ".*\\.replica", "__.*"]);
+    assert_eq!(
+        flow(&loaded, "a", "b").source.topics.exclude,
+        vec!["mm2.*\\.internal", ".*\\.replica", "__.*"]
+    );
 }
 
 #[test]
 fn includes_topic_filter_properties() {
     let pairs = with_servers(
         &["source", "target"],
-        &[("source->target.topics", "topic1, topic2"), ("source->target.topics.exclude", "topic3"), ("source->target.enabled", "true")],
+        &[
+            ("source->target.topics", "topic1, topic2"),
+            ("source->target.topics.exclude", "topic3"),
+            ("source->target.enabled", "true"),
+        ],
     );
     let loaded = load(&borrow(&pairs));
     let topics = &flow(&loaded, "source", "target").source.topics;
@@ -219,7 +320,10 @@ fn worker_configs() {
         ("a.bootstrap.servers", "a:9092"),
         ("b.bootstrap.servers", "b:9092"),
         ("config.providers", "env"),
-        ("config.providers.env.class", "org.apache.kafka.common.config.provider.EnvVarConfigProvider"),
+        (
+            "config.providers.env.class",
+            "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+        ),
         ("replication.policy.separator", "__"),
         ("offset.storage.replication.factor", "123"),
         ("b.status.storage.replication.factor", "456"),
@@ -237,33 +341,66 @@ fn worker_configs() {
     assert_eq!(b_to_a.replication_policy.separator, "__");
     let a_to_b = flow(&loaded, "a", "b");
     let producer = client(a_to_b, ClientRole::TargetProducer);
-    assert_eq!(producer["client.id"], "client-one", "Connect's worker producer takes the user's client.id as is");
+    assert_eq!(
+        producer["client.id"], "client-one",
+        "Connect's worker producer takes the user's client.id as is"
+    );
     assert_eq!(producer["security.protocol"], "sasl_plaintext");
     assert_eq!(producer["ssl.key.password"], "secret2");
-    assert_eq!(client(a_to_b, ClientRole::TargetConsumer)["security.protocol"], "plaintext");
-    assert_eq!(client(a_to_b, ClientRole::TargetConsumer)["ssl.key.password"], "secret2");
-    assert!(a_to_b.clients[&ClientRole::TargetProducer].notes.iter().any(|n| n.contains("ssl.truststore.password")));
+    assert_eq!(
+        client(a_to_b, ClientRole::TargetConsumer)["security.protocol"],
+        "plaintext"
+    );
+    assert_eq!(
+        client(a_to_b, ClientRole::TargetConsumer)["ssl.key.password"],
+        "secret2"
+    );
+    assert!(a_to_b.clients[&ClientRole::TargetProducer]
+        .notes
+        .iter()
+        .any(|n| n.contains("ssl.truststore.password")));
 }
 
 #[test]
 fn cluster_pairs_with_default_settings() {
     let pairs = with_servers(&["a", "b", "c"], &[]);
     let loaded = load(&borrow(&pairs));
-    assert_eq!(flow_ids(&loaded), vec!["a->b", "a->c", "b->a", "b->c", "c->a", "c->b"]);
-    assert!(loaded.plan.flows.values().all(|f| f.mode == FlowMode::HeartbeatsOnly));
+    assert_eq!(
+        flow_ids(&loaded),
+        vec!["a->b", "a->c", "b->a", "b->c", "c->a", "c->b"]
+    );
+    assert!(loaded
+        .plan
+        .flows
+        .values()
+        .all(|f| f.mode == FlowMode::HeartbeatsOnly));
 }
 
 #[test]
 fn empty_cluster_pairs_with_globally_disabled_heartbeats() {
     let pairs = with_servers(&["a", "b", "c"], &[("emit.heartbeats.enabled", "false")]);
     let found = errors(&borrow(&pairs));
-    assert!(found.iter().any(|e| e.contains("No source->target replication flows.")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|e| e.contains("No source->target replication flows.")),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn cluster_pairs_with_two_disabled_heartbeats() {
-    let pairs = with_servers(&["a", "b", "c"], &[("a->b.emit.heartbeats.enabled", "false"), ("a->c.emit.heartbeats.enabled", "false")]);
-    assert_eq!(flow_ids(&load(&borrow(&pairs))), vec!["b->a", "b->c", "c->a", "c->b"]);
+    let pairs = with_servers(
+        &["a", "b", "c"],
+        &[
+            ("a->b.emit.heartbeats.enabled", "false"),
+            ("a->c.emit.heartbeats.enabled", "false"),
+        ],
+    );
+    assert_eq!(
+        flow_ids(&load(&borrow(&pairs))),
+        vec!["b->a", "b->c", "c->a", "c->b"]
+    );
 }
 
 #[test]
@@ -279,7 +416,10 @@ fn cluster_pairs_with_globally_disabled_heartbeats() {
             ("a->f.enabled", "false"),
         ],
     );
-    assert_eq!(flow_ids(&load(&borrow(&pairs))), vec!["a->b", "a->c", "a->d"]);
+    assert_eq!(
+        flow_ids(&load(&borrow(&pairs))),
+        vec!["a->b", "a->c", "a->d"]
+    );
 }
 
 #[test]
@@ -294,24 +434,50 @@ fn cluster_pairs_with_globally_disabled_heartbeats_central_local() {
         ],
     );
     let loaded = load(&borrow(&pairs));
-    assert_eq!(flow_ids(&loaded), vec!["beats_emitter->central", "central->local_one", "central->local_two"]);
-    assert_eq!(flow(&loaded, "beats_emitter", "central").mode, FlowMode::HeartbeatsOnly);
+    assert_eq!(
+        flow_ids(&loaded),
+        vec![
+            "beats_emitter->central",
+            "central->local_one",
+            "central->local_two"
+        ]
+    );
+    assert_eq!(
+        flow(&loaded, "beats_emitter", "central").mode,
+        FlowMode::HeartbeatsOnly
+    );
 }
 
 #[test]
 fn invalid_security_protocol_names_the_key() {
     let pairs = with_servers(&["a", "b"], &[("security.protocol", "abc")]);
     let found = errors(&borrow(&pairs));
-    assert!(found.iter().any(|e| e.contains("security.protocol") && e.contains("abc")), "{found:?}");
-    let pairs = with_servers(&["a", "b"], &[("a.consumer.security.protocol", "abc"), ("a->b.enabled", "true")]);
-    assert!(errors(&borrow(&pairs)).iter().any(|e| e.contains("`a.consumer.security.protocol`")));
+    assert!(
+        found
+            .iter()
+            .any(|e| e.contains("security.protocol") && e.contains("abc")),
+        "{found:?}"
+    );
+    let pairs = with_servers(
+        &["a", "b"],
+        &[
+            ("a.consumer.security.protocol", "abc"),
+            ("a->b.enabled", "true"),
+        ],
+    );
+    assert!(errors(&borrow(&pairs))
+        .iter()
+        .any(|e| e.contains("`a.consumer.security.protocol`")));
 }
 
 #[test]
 fn case_insensitive_security_protocol() {
     let pairs = with_servers(&["a", "b"], &[("security.protocol", "sasl_ssl")]);
     let loaded = load(&borrow(&pairs));
-    assert_eq!(client(flow(&loaded, "a", "b"), ClientRole::TargetAdmin)["security.protocol"], "sasl_ssl");
+    assert_eq!(
+        client(flow(&loaded, "a", "b"), ClientRole::TargetAdmin)["security.protocol"],
+        "sasl_ssl"
+    );
 }
 
 // === §13.1 derived cases ===
@@ -324,7 +490,13 @@ fn enabled_flow_also_gives_reverse_heartbeat_flow() {
     assert_eq!(flow(&loaded, "A", "B").mode, FlowMode::Replicate);
     assert_eq!(flow(&loaded, "B", "A").mode, FlowMode::HeartbeatsOnly);
 
-    let pairs = with_servers(&["A", "B"], &[("A->B.enabled", "true"), ("emit.heartbeats.enabled", "false")]);
+    let pairs = with_servers(
+        &["A", "B"],
+        &[
+            ("A->B.enabled", "true"),
+            ("emit.heartbeats.enabled", "false"),
+        ],
+    );
     assert_eq!(flow_ids(&load(&borrow(&pairs))), vec!["A->B"]);
 }
 
@@ -335,53 +507,117 @@ fn clusters_option_keeps_flows_into_the_listed_targets() {
     assert_eq!(flow_ids(&loaded), vec!["B->A"]);
     let failed = load_with(&borrow(&pairs), &["C"]).unwrap_err();
     let messages: Vec<String> = failed.errors().map(|d| d.to_string()).collect();
-    assert!(messages.iter().any(|m| m.contains("No source->target replication flows.")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("--clusters C")), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("No source->target replication flows.")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("--clusters C")),
+        "{messages:?}"
+    );
 }
 
 #[test]
 fn cluster_client_settings_reach_the_right_clients() {
     let pairs = with_servers(
         &["A", "B"],
-        &[("A->B.enabled", "true"), ("A.consumer.fetch.min.bytes", "5"), ("A.consumer.max.poll.records", "5"), ("A.security.protocol", "SSL")],
+        &[
+            ("A->B.enabled", "true"),
+            ("A.consumer.fetch.min.bytes", "5"),
+            ("A.consumer.max.poll.records", "5"),
+            ("A.security.protocol", "SSL"),
+        ],
     );
     let loaded = load(&borrow(&pairs));
     let a_to_b = flow(&loaded, "A", "B");
-    assert_eq!(client(a_to_b, ClientRole::SourceConsumer)["fetch.min.bytes"], "5");
-    assert!(a_to_b.clients[&ClientRole::SourceConsumer].notes.iter().any(|n| n.contains("max.poll.records")));
-    for role in [ClientRole::SourceConsumer, ClientRole::SourceAdmin, ClientRole::OffsetSyncsProducer] {
-        assert_eq!(client(a_to_b, role)["security.protocol"], "ssl", "{}", role.name());
+    assert_eq!(
+        client(a_to_b, ClientRole::SourceConsumer)["fetch.min.bytes"],
+        "5"
+    );
+    assert!(a_to_b.clients[&ClientRole::SourceConsumer]
+        .notes
+        .iter()
+        .any(|n| n.contains("max.poll.records")));
+    for role in [
+        ClientRole::SourceConsumer,
+        ClientRole::SourceAdmin,
+        ClientRole::OffsetSyncsProducer,
+    ] {
+        assert_eq!(
+            client(a_to_b, role)["security.protocol"],
+            "ssl",
+            "{}",
+            role.name()
+        );
     }
     assert!(!client(a_to_b, ClientRole::TargetProducer).contains_key("security.protocol"));
 }
 
 #[test]
 fn top_level_client_settings_are_dropped_with_a_warning() {
-    let pairs = with_servers(&["A", "B"], &[("A->B.enabled", "true"), ("consumer.fetch.min.bytes", "5")]);
+    let pairs = with_servers(
+        &["A", "B"],
+        &[("A->B.enabled", "true"), ("consumer.fetch.min.bytes", "5")],
+    );
     let loaded = load(&borrow(&pairs));
-    assert!(!client(flow(&loaded, "A", "B"), ClientRole::SourceConsumer).contains_key("fetch.min.bytes"));
-    let warning = loaded.warnings.iter().find(|w| w.key.as_deref() == Some("consumer.fetch.min.bytes")).expect("warned");
+    assert!(!client(flow(&loaded, "A", "B"), ClientRole::SourceConsumer)
+        .contains_key("fetch.min.bytes"));
+    let warning = loaded
+        .warnings
+        .iter()
+        .find(|w| w.key.as_deref() == Some("consumer.fetch.min.bytes"))
+        .expect("warned");
     assert_eq!(warning.severity, Severity::Warning);
-    assert!(warning.fix.as_deref().unwrap().contains("<alias>.consumer.fetch.min.bytes"));
+    assert!(warning
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("<alias>.consumer.fetch.min.bytes"));
 }
 
 #[test]
 fn flow_level_wins_over_top_level_and_cluster_level_does_not_count() {
-    let pairs = with_servers(&["A", "B"], &[("A->B.enabled", "true"), ("topics", "x"), ("A->B.topics", "y"), ("A.groups", "z")]);
+    let pairs = with_servers(
+        &["A", "B"],
+        &[
+            ("A->B.enabled", "true"),
+            ("topics", "x"),
+            ("A->B.topics", "y"),
+            ("A.groups", "z"),
+        ],
+    );
     let loaded = load(&borrow(&pairs));
     let a_to_b = flow(&loaded, "A", "B");
     assert_eq!(a_to_b.source.topics.include, vec!["y"]);
-    assert_eq!(a_to_b.checkpoints.groups.include, vec![".*"], "cluster-level `A.groups` is not a connector setting");
-    assert!(loaded.warnings.iter().any(|w| w.key.as_deref() == Some("A.groups")));
+    assert_eq!(
+        a_to_b.checkpoints.groups.include,
+        vec![".*"],
+        "cluster-level `A.groups` is not a connector setting"
+    );
+    assert!(loaded
+        .warnings
+        .iter()
+        .any(|w| w.key.as_deref() == Some("A.groups")));
 }
 
 #[test]
 fn top_level_worker_prefix_wins_over_target_cluster() {
     let pairs = with_servers(
         &["A", "B"],
-        &[("A->B.enabled", "true"), ("B.offset.storage.replication.factor", "2"), ("offset.storage.replication.factor", "1")],
+        &[
+            ("A->B.enabled", "true"),
+            ("B.offset.storage.replication.factor", "2"),
+            ("offset.storage.replication.factor", "1"),
+        ],
     );
-    assert_eq!(flow(&load(&borrow(&pairs)), "A", "B").offset_storage.replication_factor, 1);
+    assert_eq!(
+        flow(&load(&borrow(&pairs)), "A", "B")
+            .offset_storage
+            .replication_factor,
+        1
+    );
 }
 
 #[test]
@@ -391,13 +627,29 @@ fn defaults_of_an_untouched_flow() {
     let a_to_b = flow(&loaded, "A", "B");
     assert_eq!(a_to_b.offset_storage.topic, "mm2-offsets.A.internal");
     assert_eq!(a_to_b.offset_storage.partitions, 25);
-    assert_eq!(a_to_b.exactly_once.transactional_id_prefix, "A-mm2-MirrorSourceConnector");
+    assert_eq!(
+        a_to_b.exactly_once.transactional_id_prefix,
+        "A-mm2-MirrorSourceConnector"
+    );
     assert!(!a_to_b.exactly_once.enabled);
     assert_eq!(a_to_b.source.topics.include, vec![".*"]);
-    assert_eq!(a_to_b.source.topics.exclude, vec![r".*[\-\.]internal", r".*\.replica", r"__.*"]);
-    assert_eq!(a_to_b.checkpoints.groups.exclude, vec!["console-consumer-.*", "connect-.*", "__.*"]);
+    assert_eq!(
+        a_to_b.source.topics.exclude,
+        vec![r".*[\-\.]internal", r".*\.replica", r"__.*"]
+    );
+    assert_eq!(
+        a_to_b.checkpoints.groups.exclude,
+        vec!["console-consumer-.*", "connect-.*", "__.*"]
+    );
     assert_eq!(a_to_b.source.replication_factor, 2);
-    assert_eq!((a_to_b.offset_syncs.replication_factor, a_to_b.checkpoints.replication_factor, a_to_b.heartbeats.replication_factor), (3, 3, 3));
+    assert_eq!(
+        (
+            a_to_b.offset_syncs.replication_factor,
+            a_to_b.checkpoints.replication_factor,
+            a_to_b.heartbeats.replication_factor
+        ),
+        (3, 3, 3)
+    );
     assert_eq!(a_to_b.source.refresh_topics.interval_seconds, 600);
     assert_eq!(a_to_b.checkpoints.emit_checkpoints.interval_seconds, 60);
     assert!(!a_to_b.checkpoints.sync_group_offsets.enabled);
@@ -413,22 +665,44 @@ fn defaults_of_an_untouched_flow() {
 fn exactly_once_from_the_target_worker_or_the_flow() {
     let pairs = with_servers(
         &["A", "B"],
-        &[("A->B.enabled", "true"), ("B.exactly.once.source.support", "enabled"), ("A.consumer.isolation.level", "read_committed")],
+        &[
+            ("A->B.enabled", "true"),
+            ("B.exactly.once.source.support", "enabled"),
+            ("A.consumer.isolation.level", "read_committed"),
+        ],
     );
     let loaded = load(&borrow(&pairs));
     assert!(flow(&loaded, "A", "B").exactly_once.enabled);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 
-    let pairs = with_servers(&["A", "B"], &[("A->B.enabled", "true"), ("A->B.exactly.once.support", "enabled")]);
+    let pairs = with_servers(
+        &["A", "B"],
+        &[
+            ("A->B.enabled", "true"),
+            ("A->B.exactly.once.support", "enabled"),
+        ],
+    );
     let loaded = load(&borrow(&pairs));
     assert!(flow(&loaded, "A", "B").exactly_once.enabled);
-    assert!(loaded.warnings.iter().any(|w| w.message.contains("uncommitted")), "missing read_committed is reported");
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("uncommitted")),
+        "missing read_committed is reported"
+    );
 
     let pairs = with_servers(
         &["A", "B"],
-        &[("A->B.enabled", "true"), ("B.exactly.once.source.support", "enabled"), ("A->B.exactly.once.support", "required")],
+        &[
+            ("A->B.enabled", "true"),
+            ("B.exactly.once.source.support", "enabled"),
+            ("A->B.exactly.once.support", "required"),
+        ],
     );
-    assert!(errors(&borrow(&pairs)).iter().any(|e| e.contains("isolation.level")));
+    assert!(errors(&borrow(&pairs))
+        .iter()
+        .any(|e| e.contains("isolation.level")));
 }
 
 // === §13.2 client configs ===
@@ -437,52 +711,114 @@ fn exactly_once_from_the_target_worker_or_the_flow() {
 fn source_consumer_config_exactly() {
     let pairs = with_servers(
         &["source1", "target2"],
-        &[("source1->target2.enabled", "true"), ("source1->target2.consumer.max.poll.interval.ms", "120000"), ("source1.bootstrap.servers", "localhost:2345")],
+        &[
+            ("source1->target2.enabled", "true"),
+            ("source1->target2.consumer.max.poll.interval.ms", "120000"),
+            ("source1.bootstrap.servers", "localhost:2345"),
+        ],
     );
     let loaded = load(&borrow(&pairs));
     let expected: BTreeMap<String, String> = [
         ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),
         ("max.poll.interval.ms", "120000"),
-        ("client.id", "source1->target2|MirrorSourceConnector|replication-consumer"),
+        (
+            "client.id",
+            "source1->target2|MirrorSourceConnector|replication-consumer",
+        ),
         ("bootstrap.servers", "localhost:2345"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    assert_eq!(client(flow(&loaded, "source1", "target2"), ClientRole::SourceConsumer), &expected);
+    assert_eq!(
+        client(
+            flow(&loaded, "source1", "target2"),
+            ClientRole::SourceConsumer
+        ),
+        &expected
+    );
 }
 
 #[test]
 fn consumer_auto_offset_reset_layers() {
-    let pairs = with_servers(&["s", "t"], &[("s->t.enabled", "true"), ("s->t.consumer.auto.offset.reset", "latest")]);
-    assert_eq!(client(flow(&load(&borrow(&pairs)), "s", "t"), ClientRole::SourceConsumer)["auto.offset.reset"], "latest");
     let pairs = with_servers(
         &["s", "t"],
-        &[("s->t.enabled", "true"), ("s->t.source.consumer.auto.offset.reset", "latest"), ("s->t.source.consumer.max.poll.interval.ms", "100"), ("s->t.consumer.max.poll.interval.ms", "5000")],
+        &[
+            ("s->t.enabled", "true"),
+            ("s->t.consumer.auto.offset.reset", "latest"),
+        ],
+    );
+    assert_eq!(
+        client(
+            flow(&load(&borrow(&pairs)), "s", "t"),
+            ClientRole::SourceConsumer
+        )["auto.offset.reset"],
+        "latest"
+    );
+    let pairs = with_servers(
+        &["s", "t"],
+        &[
+            ("s->t.enabled", "true"),
+            ("s->t.source.consumer.auto.offset.reset", "latest"),
+            ("s->t.source.consumer.max.poll.interval.ms", "100"),
+            ("s->t.consumer.max.poll.interval.ms", "5000"),
+        ],
     );
     let loaded = load(&borrow(&pairs));
     let consumer = client(flow(&loaded, "s", "t"), ClientRole::SourceConsumer);
     assert_eq!(consumer["auto.offset.reset"], "latest");
-    assert_eq!(consumer["max.poll.interval.ms"], "100", "source.consumer.* beats consumer.*");
+    assert_eq!(
+        consumer["max.poll.interval.ms"], "100",
+        "source.consumer.* beats consumer.*"
+    );
 }
 
 #[test]
 fn cluster_client_key_beats_flow_consumer_layer() {
     // §1.7: `s->t.consumer.security.protocol` loses to `s.security.protocol`.
-    let pairs = with_servers(&["s", "t"], &[("s->t.enabled", "true"), ("s->t.consumer.security.protocol", "SSL"), ("s.security.protocol", "SASL_SSL")]);
-    assert_eq!(client(flow(&load(&borrow(&pairs)), "s", "t"), ClientRole::SourceConsumer)["security.protocol"], "sasl_ssl");
+    let pairs = with_servers(
+        &["s", "t"],
+        &[
+            ("s->t.enabled", "true"),
+            ("s->t.consumer.security.protocol", "SSL"),
+            ("s.security.protocol", "SASL_SSL"),
+        ],
+    );
+    assert_eq!(
+        client(
+            flow(&load(&borrow(&pairs)), "s", "t"),
+            ClientRole::SourceConsumer
+        )["security.protocol"],
+        "sasl_ssl"
+    );
 }
 
 #[test]
 fn producer_and_admin_layers() {
-    let pairs = with_servers(&["s", "t"], &[("s->t.enabled", "true"), ("s->t.producer.acks", "1"), ("s->t.admin.connections.max.idle.ms", "10000")]);
+    let pairs = with_servers(
+        &["s", "t"],
+        &[
+            ("s->t.enabled", "true"),
+            ("s->t.producer.acks", "1"),
+            ("s->t.admin.connections.max.idle.ms", "10000"),
+        ],
+    );
     let loaded = load(&borrow(&pairs));
     let s_to_t = flow(&loaded, "s", "t");
     assert_eq!(client(s_to_t, ClientRole::OffsetSyncsProducer)["acks"], "1");
-    assert_eq!(client(s_to_t, ClientRole::OffsetSyncsProducer)["client.id"], "s->t|MirrorSourceConnector|offset-syncs-source-producer");
-    assert_eq!(client(s_to_t, ClientRole::SourceAdmin)["connections.max.idle.ms"], "10000");
-    assert_eq!(client(s_to_t, ClientRole::TargetAdmin)["connections.max.idle.ms"], "10000");
+    assert_eq!(
+        client(s_to_t, ClientRole::OffsetSyncsProducer)["client.id"],
+        "s->t|MirrorSourceConnector|offset-syncs-source-producer"
+    );
+    assert_eq!(
+        client(s_to_t, ClientRole::SourceAdmin)["connections.max.idle.ms"],
+        "10000"
+    );
+    assert_eq!(
+        client(s_to_t, ClientRole::TargetAdmin)["connections.max.idle.ms"],
+        "10000"
+    );
 }
 
 #[test]
@@ -498,7 +834,10 @@ fn offset_syncs_clients_follow_the_location() {
     let producer = client(flow(&loaded, "s", "t"), ClientRole::OffsetSyncsProducer);
     assert_eq!(producer.get("batch.size").map(String::as_str), Some("1"));
     assert!(!producer.contains_key("acks"));
-    assert_eq!(flow(&loaded, "s", "t").offset_syncs.topic, "mm2-offset-syncs.t.internal");
+    assert_eq!(
+        flow(&loaded, "s", "t").offset_syncs.topic,
+        "mm2-offset-syncs.t.internal"
+    );
 
     let mut with_target = base.to_vec();
     with_target.push(("s->t.offset-syncs.topic.location", "target"));
@@ -508,46 +847,92 @@ fn offset_syncs_clients_follow_the_location() {
     let producer = client(s_to_t, ClientRole::OffsetSyncsProducer);
     assert_eq!(producer.get("acks").map(String::as_str), Some("1"));
     assert!(!producer.contains_key("batch.size"));
-    assert_eq!(producer["client.id"], "s->t|MirrorSourceConnector|offset-syncs-target-producer");
-    assert_eq!(client(s_to_t, ClientRole::OffsetSyncsConsumer)["client.id"], "s->t|MirrorCheckpointConnector|offset-syncs-target-consumer");
+    assert_eq!(
+        producer["client.id"],
+        "s->t|MirrorSourceConnector|offset-syncs-target-producer"
+    );
+    assert_eq!(
+        client(s_to_t, ClientRole::OffsetSyncsConsumer)["client.id"],
+        "s->t|MirrorCheckpointConnector|offset-syncs-target-consumer"
+    );
     assert_eq!(s_to_t.offset_syncs.topic, "mm2-offset-syncs.s.internal");
 }
 
 #[test]
 fn offset_syncs_location_is_validated() {
-    let pairs = with_servers(&["s", "t"], &[("s->t.enabled", "true"), ("s->t.offset-syncs.topic.location", "something")]);
-    assert!(errors(&borrow(&pairs)).iter().any(|e| e.contains("offset-syncs.topic.location")));
+    let pairs = with_servers(
+        &["s", "t"],
+        &[
+            ("s->t.enabled", "true"),
+            ("s->t.offset-syncs.topic.location", "something"),
+        ],
+    );
+    assert!(errors(&borrow(&pairs))
+        .iter()
+        .any(|e| e.contains("offset-syncs.topic.location")));
 }
 
 #[test]
 fn empty_topics_list_replicates_nothing() {
-    let pairs = with_servers(&["s", "t"], &[("s->t.enabled", "true"), ("topics", ""), ("groups", "group1")]);
+    let pairs = with_servers(
+        &["s", "t"],
+        &[
+            ("s->t.enabled", "true"),
+            ("topics", ""),
+            ("groups", "group1"),
+        ],
+    );
     let loaded = load(&borrow(&pairs));
     let s_to_t = flow(&loaded, "s", "t");
     for topic in ["topic1", "topic2", ""] {
         assert!(!s_to_t.source.topics.matches(topic));
     }
-    assert!(s_to_t.checkpoints.groups.matches("group1") && !s_to_t.checkpoints.groups.matches("group2"));
+    assert!(
+        s_to_t.checkpoints.groups.matches("group1") && !s_to_t.checkpoints.groups.matches("group2")
+    );
 }
 
 #[test]
 fn checkpoint_validation_cases() {
-    let pairs = with_servers(&["s", "t"], &[("s->t.enabled", "true"), ("emit.checkpoints.enabled", "false")]);
+    let pairs = with_servers(
+        &["s", "t"],
+        &[
+            ("s->t.enabled", "true"),
+            ("emit.checkpoints.enabled", "false"),
+        ],
+    );
     let loaded = load(&borrow(&pairs));
     assert!(!flow(&loaded, "s", "t").checkpoints.emit_checkpoints.enabled);
-    assert!(loaded.warnings.iter().any(|w| w.key.as_deref() == Some("emit.checkpoints.enabled")));
-
-    let pairs = with_servers(&["s", "t"], &[("s->t.enabled", "true"), ("emit.offset-syncs.enabled", "false")]);
-    let loaded = load(&borrow(&pairs));
-    let s_to_t = flow(&loaded, "s", "t");
-    assert!(!s_to_t.offset_syncs.enabled && !s_to_t.checkpoints.emit_checkpoints.enabled);
-    assert!(!s_to_t.clients.contains_key(&ClientRole::OffsetSyncsProducer));
+    assert!(loaded
+        .warnings
+        .iter()
+        .any(|w| w.key.as_deref() == Some("emit.checkpoints.enabled")));
 
     let pairs = with_servers(
         &["s", "t"],
-        &[("s->t.enabled", "true"), ("emit.offset-syncs.enabled", "false"), ("s->t.offset-syncs.topic.location", "target")],
+        &[
+            ("s->t.enabled", "true"),
+            ("emit.offset-syncs.enabled", "false"),
+        ],
     );
-    assert!(errors(&borrow(&pairs)).iter().any(|e| e.contains("can't setup offset-syncs feature")));
+    let loaded = load(&borrow(&pairs));
+    let s_to_t = flow(&loaded, "s", "t");
+    assert!(!s_to_t.offset_syncs.enabled && !s_to_t.checkpoints.emit_checkpoints.enabled);
+    assert!(!s_to_t
+        .clients
+        .contains_key(&ClientRole::OffsetSyncsProducer));
+
+    let pairs = with_servers(
+        &["s", "t"],
+        &[
+            ("s->t.enabled", "true"),
+            ("emit.offset-syncs.enabled", "false"),
+            ("s->t.offset-syncs.topic.location", "target"),
+        ],
+    );
+    assert!(errors(&borrow(&pairs))
+        .iter()
+        .any(|e| e.contains("can't setup offset-syncs feature")));
 }
 
 // === errors: every problem at once, named by key and line ===
@@ -567,29 +952,80 @@ fn every_error_is_reported_at_once_with_its_line() {
         ("B.sasl.mechanism", "AWS_MSK_IAM"),
     ]);
     let joined = found.join("\n");
-    assert!(joined.contains(":3: error: `A->B.enabled` = `yes`"), "{joined}");
-    assert!(joined.contains(":4: error: `A->B.tasks.max` = `0`: must be at least 1"), "{joined}");
-    assert!(joined.contains(":5: error: `A->B.topics`") && joined.contains("look-around") && joined.contains("topics.exclude"), "{joined}");
-    assert!(joined.contains(":6: error: `replication.policy.class`") && joined.contains("custom replication policies"), "{joined}");
-    assert!(joined.contains(":7: error: `mirrord.http.listn`") && joined.contains("did you mean `mirrord.http.listen`"), "{joined}");
-    assert!(joined.contains(":8: error: `B.ssl.truststore.location`") && joined.contains("keytool"), "{joined}");
-    assert!(joined.contains(":10: error: `B.sasl.mechanism`"), "{joined}");
-    assert!(joined.contains("`B.bootstrap.servers`"), "missing bootstrap servers: {joined}");
-    assert!(!joined.contains("topsecret"), "secrets never appear in errors: {joined}");
+    assert!(
+        joined.contains(":3: error: `A->B.enabled` = `yes`"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(":4: error: `A->B.tasks.max` = `0`: must be at least 1"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(":5: error: `A->B.topics`")
+            && joined.contains("look-around")
+            && joined.contains("topics.exclude"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(":6: error: `replication.policy.class`")
+            && joined.contains("custom replication policies"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(":7: error: `mirrord.http.listn`")
+            && joined.contains("did you mean `mirrord.http.listen`"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(":8: error: `B.ssl.truststore.location`") && joined.contains("keytool"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(":10: error: `B.sasl.mechanism`"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("`B.bootstrap.servers`"),
+        "missing bootstrap servers: {joined}"
+    );
+    assert!(
+        !joined.contains("topsecret"),
+        "secrets never appear in errors: {joined}"
+    );
 }
 
 #[test]
 fn missing_clusters_is_an_error() {
     let found = errors(&[("A.bootstrap.servers", "a:9092")]);
-    assert!(found.iter().any(|e| e.contains("missing required key `clusters`")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|e| e.contains("missing required key `clusters`")),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn unresolvable_placeholders_are_errors() {
-    let pairs = with_servers(&["A", "B"], &[("A.sasl.jaas.config", "${file:/nonexistent/secrets.properties:jaas}"), ("B.ssl.key.password", "${env:NOPE}")]);
+    let pairs = with_servers(
+        &["A", "B"],
+        &[
+            (
+                "A.sasl.jaas.config",
+                "${file:/nonexistent/secrets.properties:jaas}",
+            ),
+            ("B.ssl.key.password", "${env:NOPE}"),
+        ],
+    );
     let found = errors(&borrow(&pairs)).join("\n");
-    assert!(found.contains("`A.sasl.jaas.config`") && found.contains("not declared"), "{found}");
-    assert!(found.contains("config.providers=file"), "the fix says how to declare it: {found}");
+    assert!(
+        found.contains("`A.sasl.jaas.config`") && found.contains("not declared"),
+        "{found}"
+    );
+    assert!(
+        found.contains("config.providers=file"),
+        "the fix says how to declare it: {found}"
+    );
 }
 
 #[test]
@@ -619,5 +1055,8 @@ fn jaas_and_pem_stores_translate() {
     assert_eq!(producer["ssl.keystore.password"], "changeit");
     assert_eq!(producer["ssl.endpoint.identification.algorithm"], "none");
     let shown = serde_json::to_string(&loaded.plan).unwrap();
-    assert!(!shown.contains("\"pw\"") && !shown.contains("changeit"), "serialized plans mask secrets");
+    assert!(
+        !shown.contains("\"pw\"") && !shown.contains("changeit"),
+        "serialized plans mask secrets"
+    );
 }

@@ -13,15 +13,28 @@ use crate::kafka::connectivity::{self, ClusterReport};
 use crate::plan::{self, FlowMode, FlowPlan, Interval, Loaded, PlanOptions};
 
 /// Runs the check and returns the process exit code.
-pub async fn run(file: &Path, options: &PlanOptions, json: bool, connect: bool, timeout: Duration) -> u8 {
+pub async fn run(
+    file: &Path,
+    options: &PlanOptions,
+    json: bool,
+    connect: bool,
+    timeout: Duration,
+) -> u8 {
     let loaded = match plan::load(file, options) {
         Ok(loaded) => loaded,
         Err(errors) => {
             if json {
                 let errors_only: Vec<&Diagnostic> = errors.errors().collect();
-                let warnings: Vec<&Diagnostic> = errors.diagnostics.iter().filter(|d| !errors_only.contains(d)).collect();
+                let warnings: Vec<&Diagnostic> = errors
+                    .diagnostics
+                    .iter()
+                    .filter(|d| !errors_only.contains(d))
+                    .collect();
                 let document = json!({ "file": file, "valid": false, "errors": errors_only, "warnings": warnings });
-                println!("{}", serde_json::to_string_pretty(&document).expect("plain data serializes"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&document).expect("plain data serializes")
+                );
             } else {
                 super::print_config_errors(&errors);
             }
@@ -35,7 +48,11 @@ pub async fn run(file: &Path, options: &PlanOptions, json: bool, connect: bool, 
         None
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&json_document(&loaded, reports.as_deref())).expect("plain data serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json_document(&loaded, reports.as_deref()))
+                .expect("plain data serializes")
+        );
     } else {
         print!("{}", render_text(&loaded, reports.as_deref()));
     }
@@ -92,7 +109,11 @@ pub fn render_text(loaded: &Loaded, reports: Option<&[ClusterReport]>) -> String
         plan.flows.len()
     );
     for cluster in plan.clusters.values() {
-        let _ = writeln!(out, "cluster {}: bootstrap.servers = {}", cluster.alias, cluster.bootstrap_servers);
+        let _ = writeln!(
+            out,
+            "cluster {}: bootstrap.servers = {}",
+            cluster.alias, cluster.bootstrap_servers
+        );
     }
     for flow in plan.flows.values() {
         out.push('\n');
@@ -102,9 +123,19 @@ pub fn render_text(loaded: &Loaded, reports: Option<&[ClusterReport]>) -> String
         out.push_str("\nconnectivity:\n");
         for report in reports {
             if report.reachable {
-                let _ = writeln!(out, "  {}: reachable, {} broker(s), {} topic(s), {} ms", report.alias, report.brokers, report.topics, report.elapsed_ms);
+                let _ = writeln!(
+                    out,
+                    "  {}: reachable, {} broker(s), {} topic(s), {} ms",
+                    report.alias, report.brokers, report.topics, report.elapsed_ms
+                );
             } else {
-                let _ = writeln!(out, "  {}: UNREACHABLE ({}): {}", report.alias, report.bootstrap_servers, report.error.as_deref().unwrap_or("no brokers"));
+                let _ = writeln!(
+                    out,
+                    "  {}: UNREACHABLE ({}): {}",
+                    report.alias,
+                    report.bootstrap_servers,
+                    report.error.as_deref().unwrap_or("no brokers")
+                );
             }
         }
     }
@@ -131,8 +162,24 @@ fn render_flow(out: &mut String, flow: &FlowPlan) {
     if flow.mode == FlowMode::Replicate {
         let source_plan = &flow.source;
         let policy = &flow.replication_policy;
-        row(out, "topics:", format!("include {} exclude {}", list(&source_plan.topics.include), list(&source_plan.topics.exclude)));
-        row(out, "groups:", format!("include {} exclude {}", list(&flow.checkpoints.groups.include), list(&flow.checkpoints.groups.exclude)));
+        row(
+            out,
+            "topics:",
+            format!(
+                "include {} exclude {}",
+                list(&source_plan.topics.include),
+                list(&source_plan.topics.exclude)
+            ),
+        );
+        row(
+            out,
+            "groups:",
+            format!(
+                "include {} exclude {}",
+                list(&flow.checkpoints.groups.include),
+                list(&flow.checkpoints.groups.exclude)
+            ),
+        );
         row(
             out,
             "replication policy:",
@@ -162,9 +209,30 @@ fn render_flow(out: &mut String, flow: &FlowPlan) {
                 "off (emit.offset-syncs.enabled=false)".to_string()
             },
         );
-        row(out, "checkpoints:", format!("`{}` on {target}, {}", flow.checkpoints.topic, interval(&flow.checkpoints.emit_checkpoints)));
-        row(out, "group offset sync:", interval(&flow.checkpoints.sync_group_offsets));
-        row(out, "source offsets:", format!("`{}` on {target} ({} partitions), flush every {} ms", flow.offset_storage.topic, flow.offset_storage.partitions, flow.offset_storage.flush_interval_ms));
+        row(
+            out,
+            "checkpoints:",
+            format!(
+                "`{}` on {target}, {}",
+                flow.checkpoints.topic,
+                interval(&flow.checkpoints.emit_checkpoints)
+            ),
+        );
+        row(
+            out,
+            "group offset sync:",
+            interval(&flow.checkpoints.sync_group_offsets),
+        );
+        row(
+            out,
+            "source offsets:",
+            format!(
+                "`{}` on {target} ({} partitions), flush every {} ms",
+                flow.offset_storage.topic,
+                flow.offset_storage.partitions,
+                flow.offset_storage.flush_interval_ms
+            ),
+        );
         row(
             out,
             "intervals:",
@@ -188,11 +256,38 @@ fn render_flow(out: &mut String, flow: &FlowPlan) {
                 flow.offset_storage.replication_factor
             ),
         );
-        row(out, "exactly once:", if flow.exactly_once.enabled { format!("on ({}), transactional ids `{}-<task>`", flow.exactly_once.reason, flow.exactly_once.transactional_id_prefix) } else { flow.exactly_once.reason.clone() });
+        row(
+            out,
+            "exactly once:",
+            if flow.exactly_once.enabled {
+                format!(
+                    "on ({}), transactional ids `{}-<task>`",
+                    flow.exactly_once.reason, flow.exactly_once.transactional_id_prefix
+                )
+            } else {
+                flow.exactly_once.reason.clone()
+            },
+        );
         row(out, "tasks.max:", source_plan.tasks_max.to_string());
-        row(out, "timeouts:", format!("admin.timeout.ms {}, consumer.poll.timeout.ms {}", flow.admin_timeout_ms, source_plan.consumer_poll_timeout_ms));
+        row(
+            out,
+            "timeouts:",
+            format!(
+                "admin.timeout.ms {}, consumer.poll.timeout.ms {}",
+                flow.admin_timeout_ms, source_plan.consumer_poll_timeout_ms
+            ),
+        );
     }
-    row(out, "heartbeats:", format!("`{}` on {target}, {}, replication factor {}", heartbeats.topic, interval(&heartbeats.emit_heartbeats), heartbeats.replication_factor));
+    row(
+        out,
+        "heartbeats:",
+        format!(
+            "`{}` on {target}, {}, replication factor {}",
+            heartbeats.topic,
+            interval(&heartbeats.emit_heartbeats),
+            heartbeats.replication_factor
+        ),
+    );
     let _ = writeln!(out, "  clients (librdkafka settings):");
     for (role, client) in &flow.clients {
         let _ = writeln!(out, "    {}:", role.name());
@@ -207,4 +302,3 @@ fn render_flow(out: &mut String, flow: &FlowPlan) {
         }
     }
 }
-

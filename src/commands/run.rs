@@ -30,19 +30,22 @@ pub async fn run(file: &Path, options: &PlanOptions) -> u8 {
         warn!("{warning}");
     }
     for flow in loaded.plan.flows.values() {
-        let mode = match flow.mode {
-            FlowMode::Replicate => "replicate",
-            FlowMode::HeartbeatsOnly => "heartbeats only",
-        };
-        info!(
-            flow = %flow.id,
-            mode,
-            topics = ?flow.source.topics.include,
-            topics_exclude = ?flow.source.topics.exclude,
-            exactly_once = flow.exactly_once.enabled,
-            tasks_max = flow.source.tasks_max,
-            "planned flow"
-        );
+        match flow.mode {
+            FlowMode::Replicate => info!(
+                flow = %flow.id,
+                topics = ?flow.source.topics.include,
+                topics_exclude = ?flow.source.topics.exclude,
+                groups = ?flow.checkpoints.groups.include,
+                exactly_once = flow.exactly_once.enabled,
+                tasks_max = flow.source.tasks_max,
+                "planned replicating flow"
+            ),
+            FlowMode::HeartbeatsOnly => info!(
+                flow = %flow.id,
+                interval_s = flow.heartbeats.emit_heartbeats.interval_seconds,
+                "planned heartbeats-only flow"
+            ),
+        }
     }
     info!(file = %file.display(), flows = loaded.plan.flows.len(), "kafka-mirrord started");
 

@@ -91,7 +91,12 @@ impl Diagnostics {
     }
 
     /// A warning that is not tied to one line.
-    pub fn warn_without_line(&mut self, key: Option<&str>, message: impl Into<String>, fix: Option<String>) {
+    pub fn warn_without_line(
+        &mut self,
+        key: Option<&str>,
+        message: impl Into<String>,
+        fix: Option<String>,
+    ) {
         self.push(Severity::Warning, None, key, message.into(), fix);
     }
 
@@ -104,7 +109,8 @@ impl Diagnostics {
         fix: Option<String>,
     ) {
         // The most common properties-file mistake deserves its own hint.
-        let inline_comment = property.is_some_and(|p| p.value.contains(" #") || p.value.contains("\t#"));
+        let inline_comment =
+            property.is_some_and(|p| p.value.contains(" #") || p.value.contains("\t#"));
         let fix = match (fix, inline_comment) {
             (fix, false) => fix,
             (Some(fix), true) => Some(format!("{fix} (properties files have no inline comments: the `# ...` is part of the value)")),
@@ -134,7 +140,9 @@ impl Diagnostics {
     }
 
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.items.iter().filter(|d| d.severity == Severity::Warning)
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
     }
 
     /// Errors and warnings sorted by line, for stable output.

@@ -119,7 +119,10 @@ impl RawProperties {
     }
 
     /// Entries whose key starts with `prefix` (and is longer than it), with the prefix stripped.
-    pub fn with_prefix<'a>(&'a self, prefix: &str) -> impl Iterator<Item = (&'a str, &'a Property)> + 'a {
+    pub fn with_prefix<'a>(
+        &'a self,
+        prefix: &str,
+    ) -> impl Iterator<Item = (&'a str, &'a Property)> + 'a {
         let prefix = prefix.to_string();
         let length = prefix.len();
         self.entries

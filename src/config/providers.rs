@@ -68,11 +68,26 @@ pub fn resolve(
             let key = &captures[4];
             let outcome = match providers.get(name) {
                 None => Err((
-                    format!("placeholder `{}` uses config provider `{name}`, which is not declared", whole.as_str()),
+                    format!(
+                        "placeholder `{}` uses config provider `{name}`, which is not declared",
+                        whole.as_str()
+                    ),
                     Some(declare_fix(name)),
                 )),
-                Some(provider) => lookup(provider, path, key, env, &mut file_cache, &mut referenced_files)
-                    .map_err(|message| (format!("cannot resolve `{}`: {message}", whole.as_str()), None)),
+                Some(provider) => lookup(
+                    provider,
+                    path,
+                    key,
+                    env,
+                    &mut file_cache,
+                    &mut referenced_files,
+                )
+                .map_err(|message| {
+                    (
+                        format!("cannot resolve `{}`: {message}", whole.as_str()),
+                        None,
+                    )
+                }),
             };
             match outcome {
                 Ok(value) => resolved.push_str(&value),
@@ -103,7 +118,10 @@ fn declare_fix(name: &str) -> String {
     format!("add `{CONFIG_PROVIDERS}={name}` and `{CONFIG_PROVIDERS}.{name}.class={class}`")
 }
 
-fn declared_providers(props: &RawProperties, diagnostics: &mut Diagnostics) -> BTreeMap<String, Provider> {
+fn declared_providers(
+    props: &RawProperties,
+    diagnostics: &mut Diagnostics,
+) -> BTreeMap<String, Provider> {
     let mut providers = BTreeMap::new();
     let Some(declaration) = props.get(CONFIG_PROVIDERS) else {
         return providers;
@@ -114,26 +132,41 @@ fn declared_providers(props: &RawProperties, diagnostics: &mut Diagnostics) -> B
             diagnostics.error(
                 declaration,
                 format!("config provider `{name}` has no class"),
-                Some(format!("add `{class_key}={FILE_PROVIDER}` (or the directory/env provider class)")),
+                Some(format!(
+                    "add `{class_key}={FILE_PROVIDER}` (or the directory/env provider class)"
+                )),
             );
             continue;
         };
         let param = |param: &str| props.get(&format!("{CONFIG_PROVIDERS}.{name}.param.{param}"));
         let allowed_paths = || {
             param("allowed.paths")
-                .map(|p| values::parse_list(&p.value).into_iter().map(PathBuf::from).collect())
+                .map(|p| {
+                    values::parse_list(&p.value)
+                        .into_iter()
+                        .map(PathBuf::from)
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let provider = match class.value.trim() {
-            FILE_PROVIDER => Provider::File { allowed_paths: allowed_paths() },
-            DIRECTORY_PROVIDER => Provider::Directory { allowed_paths: allowed_paths() },
+            FILE_PROVIDER => Provider::File {
+                allowed_paths: allowed_paths(),
+            },
+            DIRECTORY_PROVIDER => Provider::Directory {
+                allowed_paths: allowed_paths(),
+            },
             ENV_PROVIDER => {
                 let allowlist = match param("allowlist.pattern") {
                     None => None,
                     Some(pattern) => match Regex::new(&format!("^(?:{})$", pattern.value)) {
                         Ok(regex) => Some(regex),
                         Err(error) => {
-                            diagnostics.error(pattern, format!("invalid regular expression: {error}"), None);
+                            diagnostics.error(
+                                pattern,
+                                format!("invalid regular expression: {error}"),
+                                None,
+                            );
                             continue;
                         }
                     },
@@ -180,7 +213,8 @@ fn lookup(
             let directory = check_path(path, allowed_paths)?;
             let file = directory.join(key);
             referenced_files.push(file.clone());
-            std::fs::read_to_string(&file).map_err(|error| format!("cannot read `{}`: {error}", file.display()))
+            std::fs::read_to_string(&file)
+                .map_err(|error| format!("cannot read `{}`: {error}", file.display()))
         }
         Provider::Env { allowlist } => {
             if path.is_some_and(|p| !p.is_empty()) {
@@ -188,7 +222,9 @@ fn lookup(
             }
             if let Some(allowlist) = allowlist {
                 if !allowlist.is_match(key) {
-                    return Err(format!("environment variable `{key}` is not allowed by `allowlist.pattern`"));
+                    return Err(format!(
+                        "environment variable `{key}` is not allowed by `allowlist.pattern`"
+                    ));
                 }
             }
             env(key).ok_or_else(|| format!("environment variable `{key}` is not set"))
@@ -199,9 +235,18 @@ fn lookup(
 fn check_path(path: Option<&str>, allowed_paths: &[PathBuf]) -> Result<PathBuf, String> {
     let path = match path {
         Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => return Err("a file path is required, as in `${file:/etc/kafka/secrets.properties:key}`".to_string()),
+        _ => {
+            return Err(
+                "a file path is required, as in `${file:/etc/kafka/secrets.properties:key}`"
+                    .to_string(),
+            )
+        }
     };
-    if !allowed_paths.is_empty() && !allowed_paths.iter().any(|allowed| path.starts_with(allowed)) {
+    if !allowed_paths.is_empty()
+        && !allowed_paths
+            .iter()
+            .any(|allowed| path.starts_with(allowed))
+    {
         return Err(format!("`{}` is outside `allowed.paths`", path.display()));
     }
     Ok(normalize(&path))

@@ -44,7 +44,12 @@ mod tests {
             assert!(is_secret_key(key), "{key} must be secret");
             assert_eq!(mask_if_secret(key, "hunter2"), MASK);
         }
-        for key in ["bootstrap.servers", "sasl.username", "ssl.ca.location", "topics"] {
+        for key in [
+            "bootstrap.servers",
+            "sasl.username",
+            "ssl.ca.location",
+            "topics",
+        ] {
             assert!(!is_secret_key(key), "{key} is not secret");
             assert_eq!(mask_if_secret(key, "x"), "x");
         }

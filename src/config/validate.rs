@@ -42,7 +42,10 @@ pub(super) fn clusters(props: &RawProperties, diagnostics: &mut Diagnostics) -> 
 }
 
 /// The `mirrord.*` settings; unknown keys there are errors with a "did you mean" hint.
-pub(super) fn mirrord_settings(props: &RawProperties, diagnostics: &mut Diagnostics) -> MirrordSettings {
+pub(super) fn mirrord_settings(
+    props: &RawProperties,
+    diagnostics: &mut Diagnostics,
+) -> MirrordSettings {
     let mut settings = MirrordSettings::default();
     for (_, property) in props.with_prefix(keys::MIRRORD_PREFIX) {
         let value = property.value.trim();
@@ -56,7 +59,10 @@ pub(super) fn mirrord_settings(props: &RawProperties, diagnostics: &mut Diagnost
                         Err(_) => diagnostics.error(
                             property,
                             "expected `host:port` with an IP address, or `off`",
-                            Some("e.g. `mirrord.http.listen = 127.0.0.1:9464` or `0.0.0.0:9464`".to_string()),
+                            Some(
+                                "e.g. `mirrord.http.listen = 127.0.0.1:9464` or `0.0.0.0:9464`"
+                                    .to_string(),
+                            ),
                         ),
                     }
                 }
@@ -66,7 +72,10 @@ pub(super) fn mirrord_settings(props: &RawProperties, diagnostics: &mut Diagnost
                 Err(error) => diagnostics.error(
                     property,
                     format!("invalid log filter: {error}"),
-                    Some("use one of `error`, `warn`, `info`, `debug`, `trace` or a RUST_LOG filter".to_string()),
+                    Some(
+                        "use one of `error`, `warn`, `info`, `debug`, `trace` or a RUST_LOG filter"
+                            .to_string(),
+                    ),
                 ),
             },
             mirrord::LOG_FORMAT => match value {
@@ -76,7 +85,11 @@ pub(super) fn mirrord_settings(props: &RawProperties, diagnostics: &mut Diagnost
             },
             mirrord::SHUTDOWN_TIMEOUT_MS => match values::parse_integer::<u64>(value, 1) {
                 Ok(ms) => settings.shutdown_timeout_ms = ms,
-                Err(reason) => diagnostics.error(property, reason, Some("give milliseconds, e.g. `30000`".to_string())),
+                Err(reason) => diagnostics.error(
+                    property,
+                    reason,
+                    Some("give milliseconds, e.g. `30000`".to_string()),
+                ),
             },
             mirrord::MM2_COMPATIBILITY => match value {
                 "3.9" | "3" => settings.mm2_compatibility = Mm2Compatibility::V3_9,
@@ -84,7 +97,10 @@ pub(super) fn mirrord_settings(props: &RawProperties, diagnostics: &mut Diagnost
                 _ => diagnostics.error(
                     property,
                     "expected `3.9` or `4.0`",
-                    Some("use `3.9` to match MirrorMaker 2 from Kafka 3.x, `4.0` for Kafka 4.x".to_string()),
+                    Some(
+                        "use `3.9` to match MirrorMaker 2 from Kafka 3.x, `4.0` for Kafka 4.x"
+                            .to_string(),
+                    ),
                 ),
             },
             unknown => {
@@ -114,12 +130,19 @@ pub(super) fn classify_keys(config: &Config, diagnostics: &mut Diagnostics) {
                 diagnostics.warn(
                     property,
                     "flow key for a pair of clusters that is not in `clusters`; it is ignored",
-                    Some(format!("check the aliases against `clusters = {}` (they are case-sensitive)", config.clusters.join(", "))),
+                    Some(format!(
+                        "check the aliases against `clusters = {}` (they are case-sensitive)",
+                        config.clusters.join(", ")
+                    )),
                 );
             }
             continue;
         }
-        if let Some(alias) = config.clusters.iter().find(|alias| key.starts_with(&format!("{alias}."))) {
+        if let Some(alias) = config
+            .clusters
+            .iter()
+            .find(|alias| key.starts_with(&format!("{alias}.")))
+        {
             let setting = &key[alias.len() + 1..];
             if keys::is_connector_key(setting) && !keys::is_client_key(setting) {
                 diagnostics.warn(
@@ -137,7 +160,10 @@ pub(super) fn classify_keys(config: &Config, diagnostics: &mut Diagnostics) {
         {
             continue;
         }
-        let (message, fix) = if ["consumer.", "producer.", "admin."].iter().any(|p| key.starts_with(p)) {
+        let (message, fix) = if ["consumer.", "producer.", "admin."]
+            .iter()
+            .any(|p| key.starts_with(p))
+        {
             (
                 "MM2 dedicated mode drops top-level client settings; it has no effect".to_string(),
                 format!("set it per cluster, e.g. `<alias>.{key}`, or per flow, e.g. `<source>-><target>.{key}`"),
@@ -153,11 +179,23 @@ pub(super) fn classify_keys(config: &Config, diagnostics: &mut Diagnostics) {
                 format!("set `<target alias>.{key}`"),
             )
         } else {
-            let known: Vec<&str> = keys::CONNECTOR_KEYS.iter().chain(keys::CLIENT_KEYS).copied().collect();
+            let known: Vec<&str> = keys::CONNECTOR_KEYS
+                .iter()
+                .chain(keys::CLIENT_KEYS)
+                .copied()
+                .collect();
             let hint = keys::did_you_mean(key, &known)
                 .map(|candidate| format!("did you mean `{candidate}`?"))
-                .unwrap_or_else(|| format!("cluster keys start with one of the aliases ({}) and a dot", config.clusters.join(", ")));
-            ("unknown key, ignored (MM2 ignores it too)".to_string(), hint)
+                .unwrap_or_else(|| {
+                    format!(
+                        "cluster keys start with one of the aliases ({}) and a dot",
+                        config.clusters.join(", ")
+                    )
+                });
+            (
+                "unknown key, ignored (MM2 ignores it too)".to_string(),
+                hint,
+            )
         };
         diagnostics.warn(property, message, Some(fix));
     }

@@ -6,7 +6,10 @@ pub fn parse_list(value: &str) -> Vec<String> {
     if trimmed.is_empty() {
         return Vec::new();
     }
-    trimmed.split(',').map(|item| item.trim().to_string()).collect()
+    trimmed
+        .split(',')
+        .map(|item| item.trim().to_string())
+        .collect()
 }
 
 /// ConfigDef BOOLEAN: trimmed, case-insensitive `true`/`false`; anything else is an error.

@@ -28,10 +28,22 @@ const CONFIG_PROPERTIES_EXCLUDE: &[&str] = &[
 
 /// Stock classes that may be named in the file; anything else cannot be honoured.
 const STOCK_CLASSES: &[(&str, &[&str])] = &[
-    ("topic.filter.class", &["org.apache.kafka.connect.mirror.DefaultTopicFilter"]),
-    ("group.filter.class", &["org.apache.kafka.connect.mirror.DefaultGroupFilter"]),
-    ("config.property.filter.class", &["org.apache.kafka.connect.mirror.DefaultConfigPropertyFilter"]),
-    ("forwarding.admin.class", &["org.apache.kafka.clients.admin.ForwardingAdmin"]),
+    (
+        "topic.filter.class",
+        &["org.apache.kafka.connect.mirror.DefaultTopicFilter"],
+    ),
+    (
+        "group.filter.class",
+        &["org.apache.kafka.connect.mirror.DefaultGroupFilter"],
+    ),
+    (
+        "config.property.filter.class",
+        &["org.apache.kafka.connect.mirror.DefaultConfigPropertyFilter"],
+    ),
+    (
+        "forwarding.admin.class",
+        &["org.apache.kafka.clients.admin.ForwardingAdmin"],
+    ),
 ];
 const BYTE_ARRAY_CONVERTER: &str = "org.apache.kafka.connect.converters.ByteArrayConverter";
 
@@ -42,7 +54,12 @@ pub fn build(config: &Config, options: &PlanOptions, diagnostics: &mut Diagnosti
     let mut flows = BTreeMap::new();
     let mut clusters = BTreeMap::new();
     for id in flow_ids {
-        let flow = FlowReader { config, id: &id, diagnostics: &mut *diagnostics }.flow_plan();
+        let flow = FlowReader {
+            config,
+            id: &id,
+            diagnostics: &mut *diagnostics,
+        }
+        .flow_plan();
         for alias in [&id.source, &id.target] {
             if flow.mode == FlowMode::HeartbeatsOnly && alias == &id.source {
                 continue;
@@ -65,7 +82,10 @@ fn flow_ids(config: &Config, options: &PlanOptions, diagnostics: &mut Diagnostic
         if !config.clusters.contains(name) {
             diagnostics.error_without_line(
                 Some(keys::CLUSTERS),
-                format!("`--clusters {name}` is not one of the cluster aliases ({})", config.clusters.join(", ")),
+                format!(
+                    "`--clusters {name}` is not one of the cluster aliases ({})",
+                    config.clusters.join(", ")
+                ),
                 Some("pass aliases listed in `clusters` (they are case-sensitive)".to_string()),
             );
         }
@@ -88,9 +108,13 @@ fn flow_ids(config: &Config, options: &PlanOptions, diagnostics: &mut Diagnostic
                 .flow(source, target, keys::EMIT_HEARTBEATS_ENABLED)
                 .map(|p| flag(p, diagnostics))
                 .unwrap_or(global_heartbeats);
-            let targeted = options.target_clusters.is_empty() || options.target_clusters.contains(target);
+            let targeted =
+                options.target_clusters.is_empty() || options.target_clusters.contains(target);
             if (enabled || heartbeats) && targeted {
-                ids.push(FlowId { source: source.clone(), target: target.clone() });
+                ids.push(FlowId {
+                    source: source.clone(),
+                    target: target.clone(),
+                });
             }
         }
     }
@@ -98,7 +122,10 @@ fn flow_ids(config: &Config, options: &PlanOptions, diagnostics: &mut Diagnostic
         diagnostics.error_without_line(
             Some(keys::CLUSTERS),
             "No source->target replication flows.",
-            Some("enable a flow with `<source>-><target>.enabled = true` (and check `--clusters`)".to_string()),
+            Some(
+                "enable a flow with `<source>-><target>.enabled = true` (and check `--clusters`)"
+                    .to_string(),
+            ),
         );
     }
     ids
@@ -119,7 +146,11 @@ fn flag(property: &Property, diagnostics: &mut Diagnostics) -> bool {
             value
         }
         Err(reason) => {
-            diagnostics.error(property, reason, Some("write `true` or `false`".to_string()));
+            diagnostics.error(
+                property,
+                reason,
+                Some("write `true` or `false`".to_string()),
+            );
             false
         }
     }
@@ -130,22 +161,40 @@ fn cluster_plan(config: &Config, alias: &str, diagnostics: &mut Diagnostics) -> 
     if let Some(property) = config.cluster(alias, "forwarding.admin.class") {
         let stock = "org.apache.kafka.clients.admin.ForwardingAdmin";
         if property.value.trim() != stock {
-            diagnostics.error(property, "custom `forwarding.admin.class` is not supported", Some(format!("remove it to use `{stock}`")));
+            diagnostics.error(
+                property,
+                "custom `forwarding.admin.class` is not supported",
+                Some(format!("remove it to use `{stock}`")),
+            );
         }
     }
-    if config.cluster_client_key(alias, "bootstrap.servers").is_none() {
+    if config
+        .cluster_client_key(alias, "bootstrap.servers")
+        .is_none()
+    {
         diagnostics.error_without_line(
             Some(&format!("{alias}.bootstrap.servers")),
             format!("cluster `{alias}` has no bootstrap servers"),
-            Some(format!("add `{alias}.bootstrap.servers = host1:9092,host2:9092`")),
+            Some(format!(
+                "add `{alias}.bootstrap.servers = host1:9092,host2:9092`"
+            )),
         );
     }
     let java = clients::cluster_admin(config, alias);
     let client_id = format!("kafka-mirrord|{alias}|admin");
-    let admin = librdkafka::translate(&java, Kind::Admin, ClientId::Prefixed(&client_id), diagnostics);
+    let admin = librdkafka::translate(
+        &java,
+        Kind::Admin,
+        ClientId::Prefixed(&client_id),
+        diagnostics,
+    );
     ClusterPlan {
         alias: alias.to_string(),
-        bootstrap_servers: admin.settings.get("bootstrap.servers").cloned().unwrap_or_default(),
+        bootstrap_servers: admin
+            .settings
+            .get("bootstrap.servers")
+            .cloned()
+            .unwrap_or_default(),
         admin,
     }
 }
@@ -171,7 +220,11 @@ impl FlowReader<'_> {
             return default;
         };
         values::parse_bool(&property.value).unwrap_or_else(|reason| {
-            self.diagnostics.error(&property, reason, Some("write `true` or `false`".to_string()));
+            self.diagnostics.error(
+                &property,
+                reason,
+                Some("write `true` or `false`".to_string()),
+            );
             default
         })
     }
@@ -184,7 +237,13 @@ impl FlowReader<'_> {
             return default;
         };
         values::parse_integer(&property.value, min).unwrap_or_else(|reason| {
-            self.diagnostics.error(&property, reason, Some(format!("write a whole number, e.g. the default `{default}`")));
+            self.diagnostics.error(
+                &property,
+                reason,
+                Some(format!(
+                    "write a whole number, e.g. the default `{default}`"
+                )),
+            );
             default
         })
     }
@@ -202,21 +261,35 @@ impl FlowReader<'_> {
         let value = self.integer(property.clone(), default, T::from(-1));
         if value == T::from(0) {
             if let Some(property) = property {
-                self.diagnostics.error(&property, "a replication factor of 0 is invalid", Some("use -1 for the broker default, or 1 or more".to_string()));
+                self.diagnostics.error(
+                    &property,
+                    "a replication factor of 0 is invalid",
+                    Some("use -1 for the broker default, or 1 or more".to_string()),
+                );
             }
             return default;
         }
         value
     }
 
-    fn interval(&mut self, enabled_key: &str, interval_key: &str, default_seconds: i64) -> Interval {
+    fn interval(
+        &mut self,
+        enabled_key: &str,
+        interval_key: &str,
+        default_seconds: i64,
+    ) -> Interval {
         let enabled = enabled_key.is_empty() || self.bool(enabled_key, true);
         let seconds = self.long(interval_key, default_seconds, 1);
-        Interval { enabled, interval_seconds: seconds as u64 }
+        Interval {
+            enabled,
+            interval_seconds: seconds as u64,
+        }
     }
 
     fn string(&self, key: &str, default: &str) -> String {
-        self.get(key).map(|p| p.value.trim().to_string()).unwrap_or_else(|| default.to_string())
+        self.get(key)
+            .map(|p| p.value.trim().to_string())
+            .unwrap_or_else(|| default.to_string())
     }
 
     fn list(&self, key: &str, default: &[&str]) -> Vec<String> {
@@ -233,31 +306,54 @@ impl FlowReader<'_> {
             return self.list(key, default);
         };
         if self.compatibility() >= Mm2Compatibility::V4_0 {
-            self.diagnostics.warn(&old, format!("`{legacy}` was removed in Kafka 4.0 and is ignored"), Some(format!("rename it to `{key}`")));
+            self.diagnostics.warn(
+                &old,
+                format!("`{legacy}` was removed in Kafka 4.0 and is ignored"),
+                Some(format!("rename it to `{key}`")),
+            );
             return self.list(key, default);
         }
         match new {
             Some(_) => {
-                self.diagnostics.warn(&old, format!("ignored because `{key}` is also set"), Some(format!("remove `{legacy}`")));
+                self.diagnostics.warn(
+                    &old,
+                    format!("ignored because `{key}` is also set"),
+                    Some(format!("remove `{legacy}`")),
+                );
                 self.list(key, default)
             }
             None => {
-                self.diagnostics.warn(&old, format!("deprecated alias of `{key}` (removed in Kafka 4.0)"), Some(format!("rename it to `{key}`")));
+                self.diagnostics.warn(
+                    &old,
+                    format!("deprecated alias of `{key}` (removed in Kafka 4.0)"),
+                    Some(format!("rename it to `{key}`")),
+                );
                 values::parse_list(&old.value)
             }
         }
     }
 
-    fn filter(&mut self, include_key: &str, include: Vec<String>, exclude_key: &str, exclude: Vec<String>) -> NameFilter {
+    fn filter(
+        &mut self,
+        include_key: &str,
+        include: Vec<String>,
+        exclude_key: &str,
+        exclude: Vec<String>,
+    ) -> NameFilter {
         match NameFilter::new(include.clone(), exclude.clone()) {
             Ok(filter) => filter,
             Err((is_include, error)) => {
                 let key = if is_include { include_key } else { exclude_key };
                 let fix = "write a regex without look-around (e.g. list what to keep, and move what to drop into `topics.exclude`/`groups.exclude`)".to_string();
-                let message = format!("pattern `{}` is not a valid regex: {}", error.pattern, error.reason);
+                let message = format!(
+                    "pattern `{}` is not a valid regex: {}",
+                    error.pattern, error.reason
+                );
                 match self.get(key).cloned() {
                     Some(property) => self.diagnostics.error(&property, message, Some(fix)),
-                    None => self.diagnostics.error_without_line(Some(key), message, Some(fix)),
+                    None => self
+                        .diagnostics
+                        .error_without_line(Some(key), message, Some(fix)),
                 }
                 NameFilter::new(Vec::new(), Vec::new()).expect("empty filters compile")
             }
@@ -268,7 +364,11 @@ impl FlowReader<'_> {
         for (key, allowed) in STOCK_CLASSES {
             if let Some(property) = self.get(key).cloned() {
                 if !allowed.contains(&property.value.trim()) {
-                    self.diagnostics.error(&property, format!("custom `{key}` is not supported"), Some(format!("remove it to use `{}`", allowed[0])));
+                    self.diagnostics.error(
+                        &property,
+                        format!("custom `{key}` is not supported"),
+                        Some(format!("remove it to use `{}`", allowed[0])),
+                    );
                 }
             }
         }
@@ -281,7 +381,11 @@ impl FlowReader<'_> {
         }
         if let Some(property) = self.get("transforms").cloned() {
             if !values::parse_list(&property.value).is_empty() {
-                self.diagnostics.error(&property, "single message transforms (SMTs) are not supported", Some("remove `transforms`; kafka-mirrord copies records unchanged".to_string()));
+                self.diagnostics.error(
+                    &property,
+                    "single message transforms (SMTs) are not supported",
+                    Some("remove `transforms`; kafka-mirrord copies records unchanged".to_string()),
+                );
             }
         }
     }
@@ -293,19 +397,27 @@ impl FlowReader<'_> {
                 self.diagnostics.error(
                     &property,
                     "custom replication policies are not supported",
-                    Some(format!("use `{}` or `{}`", policy::DEFAULT_POLICY_CLASS, policy::IDENTITY_POLICY_CLASS)),
+                    Some(format!(
+                        "use `{}` or `{}`",
+                        policy::DEFAULT_POLICY_CLASS,
+                        policy::IDENTITY_POLICY_CLASS
+                    )),
                 );
                 PolicyKind::Default
             }),
         };
         // §3.1: the separator only changes when the key is present; the internal-topic separator
         // follows it unless `replication.policy.internal.topic.separator.enabled` is false.
-        let separator = self.get("replication.policy.separator").map(|p| p.value.clone());
+        let separator = self
+            .get("replication.policy.separator")
+            .map(|p| p.value.clone());
         let mut policy = ReplicationPolicy::default_policy(".");
         if let Some(separator) = separator {
             policy.separator = separator.clone();
             policy.internal_separator = separator;
-            if self.get("replication.policy.internal.topic.separator.enabled").is_some()
+            if self
+                .get("replication.policy.internal.topic.separator.enabled")
+                .is_some()
                 && !self.bool("replication.policy.internal.topic.separator.enabled", true)
             {
                 policy.internal_separator = ".".to_string();
@@ -313,7 +425,11 @@ impl FlowReader<'_> {
         }
         if policy.separator.is_empty() {
             if let Some(property) = self.get("replication.policy.separator").cloned() {
-                self.diagnostics.error(&property, "the separator may not be empty", Some("use `.` (the default) or e.g. `_`".to_string()));
+                self.diagnostics.error(
+                    &property,
+                    "the separator may not be empty",
+                    Some("use `.` (the default) or e.g. `_`".to_string()),
+                );
             }
         }
         policy.class = class;
@@ -321,7 +437,12 @@ impl FlowReader<'_> {
         policy.with_compatibility(self.compatibility())
     }
 
-    fn client(&mut self, role: ClientRole, location: OffsetSyncsLocation, heartbeats_only: bool) -> ClientSettings {
+    fn client(
+        &mut self,
+        role: ClientRole,
+        location: OffsetSyncsLocation,
+        heartbeats_only: bool,
+    ) -> ClientSettings {
         let (source, target) = (&self.id.source, &self.id.target);
         let location_side = match location {
             OffsetSyncsLocation::Source => Side::Source,
@@ -331,7 +452,13 @@ impl FlowReader<'_> {
         let flow = format!("{source}->{target}");
         let (java, client_id) = match role {
             ClientRole::SourceConsumer => (
-                clients::connector_client(self.config, source, target, Side::Source, Kind::Consumer),
+                clients::connector_client(
+                    self.config,
+                    source,
+                    target,
+                    Side::Source,
+                    Kind::Consumer,
+                ),
                 format!("{flow}|MirrorSourceConnector|replication-consumer"),
             ),
             ClientRole::SourceAdmin => (
@@ -347,7 +474,13 @@ impl FlowReader<'_> {
                 },
             ),
             ClientRole::TargetConsumer => (
-                clients::connector_client(self.config, source, target, Side::Target, Kind::Consumer),
+                clients::connector_client(
+                    self.config,
+                    source,
+                    target,
+                    Side::Target,
+                    Kind::Consumer,
+                ),
                 format!("{flow}|MirrorCheckpointConnector|checkpoints-target-consumer"),
             ),
             ClientRole::TargetProducer => (
@@ -359,11 +492,23 @@ impl FlowReader<'_> {
                 },
             ),
             ClientRole::OffsetSyncsProducer => (
-                clients::connector_client(self.config, source, target, location_side, Kind::Producer),
+                clients::connector_client(
+                    self.config,
+                    source,
+                    target,
+                    location_side,
+                    Kind::Producer,
+                ),
                 format!("{flow}|MirrorSourceConnector|offset-syncs-{location_name}-producer"),
             ),
             ClientRole::OffsetSyncsConsumer => (
-                clients::connector_client(self.config, source, target, location_side, Kind::Consumer),
+                clients::connector_client(
+                    self.config,
+                    source,
+                    target,
+                    location_side,
+                    Kind::Consumer,
+                ),
                 format!("{flow}|MirrorCheckpointConnector|offset-syncs-{location_name}-consumer"),
             ),
         };
@@ -377,7 +522,11 @@ impl FlowReader<'_> {
 
     fn flow_plan(mut self) -> FlowPlan {
         let (source, target) = (self.id.source.clone(), self.id.target.clone());
-        let mode = if self.bool("enabled", false) { FlowMode::Replicate } else { FlowMode::HeartbeatsOnly };
+        let mode = if self.bool("enabled", false) {
+            FlowMode::Replicate
+        } else {
+            FlowMode::HeartbeatsOnly
+        };
         self.check_stock_classes();
         let policy = self.policy();
         let compatibility = self.compatibility();
@@ -388,26 +537,54 @@ impl FlowReader<'_> {
             Mm2Compatibility::V3_9 => TOPICS_EXCLUDE_3_9,
             Mm2Compatibility::V4_0 => TOPICS_EXCLUDE_4_0,
         };
-        let topics_exclude = self.list_with_legacy("topics.exclude", "topics.blacklist", default_exclude);
+        let topics_exclude =
+            self.list_with_legacy("topics.exclude", "topics.blacklist", default_exclude);
         let topics = self.filter("topics", topics_include, "topics.exclude", topics_exclude);
-        let config_properties_exclude = self.list_with_legacy("config.properties.exclude", "config.properties.blacklist", CONFIG_PROPERTIES_EXCLUDE);
+        let config_properties_exclude = self.list_with_legacy(
+            "config.properties.exclude",
+            "config.properties.blacklist",
+            CONFIG_PROPERTIES_EXCLUDE,
+        );
         if let Err((_, error)) = NameFilter::new(config_properties_exclude.clone(), Vec::new()) {
             if let Some(property) = self.get("config.properties.exclude").cloned() {
-                self.diagnostics.error(&property, format!("pattern `{}` is not a valid regex: {}", error.pattern, error.reason), None);
+                self.diagnostics.error(
+                    &property,
+                    format!(
+                        "pattern `{}` is not a valid regex: {}",
+                        error.pattern, error.reason
+                    ),
+                    None,
+                );
             }
         }
         if let Some(property) = self.get("use.incremental.alter.configs").cloned() {
             if !["requested", "required", "never"].contains(&property.value.trim()) {
-                self.diagnostics.error(&property, "expected `requested`, `required` or `never`", None);
+                self.diagnostics.error(
+                    &property,
+                    "expected `requested`, `required` or `never`",
+                    None,
+                );
             }
         }
         let tasks_max_property = self.get("tasks.max").cloned();
         let replication_factor_property = self.get("replication.factor").cloned();
         let source_plan = SourcePlan {
             topics,
-            refresh_topics: self.interval("refresh.topics.enabled", "refresh.topics.interval.seconds", 600),
-            sync_topic_configs: self.interval("sync.topic.configs.enabled", "sync.topic.configs.interval.seconds", 600),
-            sync_topic_acls: self.interval("sync.topic.acls.enabled", "sync.topic.acls.interval.seconds", 600),
+            refresh_topics: self.interval(
+                "refresh.topics.enabled",
+                "refresh.topics.interval.seconds",
+                600,
+            ),
+            sync_topic_configs: self.interval(
+                "sync.topic.configs.enabled",
+                "sync.topic.configs.interval.seconds",
+                600,
+            ),
+            sync_topic_acls: self.interval(
+                "sync.topic.acls.enabled",
+                "sync.topic.acls.interval.seconds",
+                600,
+            ),
             config_properties_exclude,
             use_defaults_from: self.string("use.defaults.from", "target"),
             replication_factor: self.replication_factor(replication_factor_property, 2i32),
@@ -424,7 +601,11 @@ impl FlowReader<'_> {
                 "source" => OffsetSyncsLocation::Source,
                 "target" => OffsetSyncsLocation::Target,
                 _ => {
-                    self.diagnostics.error(&property, "expected `source` or `target` (lower case)", None);
+                    self.diagnostics.error(
+                        &property,
+                        "expected `source` or `target` (lower case)",
+                        None,
+                    );
                     OffsetSyncsLocation::Source
                 }
             },
@@ -464,9 +645,14 @@ impl FlowReader<'_> {
 
         // Checkpoint connector.
         let groups_include = self.list("groups", &[".*"]);
-        let groups_exclude = self.list_with_legacy("groups.exclude", "groups.blacklist", GROUPS_EXCLUDE);
+        let groups_exclude =
+            self.list_with_legacy("groups.exclude", "groups.blacklist", GROUPS_EXCLUDE);
         let groups = self.filter("groups", groups_include, "groups.exclude", groups_exclude);
-        let mut emit_checkpoints = self.interval("emit.checkpoints.enabled", "emit.checkpoints.interval.seconds", 60);
+        let mut emit_checkpoints = self.interval(
+            "emit.checkpoints.enabled",
+            "emit.checkpoints.interval.seconds",
+            60,
+        );
         if mode == FlowMode::Replicate && !emit_checkpoints.enabled {
             if let Some(property) = self.get("emit.checkpoints.enabled").cloned() {
                 self.diagnostics.warn(&property, "this flow emits no checkpoints, so consumer groups cannot be moved to the target (MM2 3.9 logs a validation error for it)", None);
@@ -482,11 +668,18 @@ impl FlowReader<'_> {
         let checkpoints = CheckpointPlan {
             groups,
             emit_checkpoints,
-            refresh_groups: self.interval("refresh.groups.enabled", "refresh.groups.interval.seconds", 600),
+            refresh_groups: self.interval(
+                "refresh.groups.enabled",
+                "refresh.groups.interval.seconds",
+                600,
+            ),
             sync_group_offsets: {
                 let enabled = self.bool("sync.group.offsets.enabled", false);
                 let seconds = self.long("sync.group.offsets.interval.seconds", 60, 1);
-                Interval { enabled, interval_seconds: seconds as u64 }
+                Interval {
+                    enabled,
+                    interval_seconds: seconds as u64,
+                }
             },
             topic: policy.checkpoints_topic(&source),
             replication_factor: self.replication_factor(checkpoints_rf_property, 3i16),
@@ -495,7 +688,11 @@ impl FlowReader<'_> {
         // Heartbeat connector (runs on every flow, replicating or not).
         let heartbeats_rf_property = self.get("heartbeats.topic.replication.factor").cloned();
         let heartbeats = HeartbeatPlan {
-            emit_heartbeats: self.interval("emit.heartbeats.enabled", "emit.heartbeats.interval.seconds", 1),
+            emit_heartbeats: self.interval(
+                "emit.heartbeats.enabled",
+                "emit.heartbeats.interval.seconds",
+                1,
+            ),
             topic: policy.heartbeats_topic().to_string(),
             replication_factor: self.replication_factor(heartbeats_rf_property, 3i16),
         };
@@ -510,12 +707,16 @@ impl FlowReader<'_> {
             worker("group.id"),
         );
         let offset_storage = OffsetStoragePlan {
-            topic: offsets_topic.map(|p| p.value.trim().to_string()).unwrap_or_else(|| format!("mm2-offsets.{source}.internal")),
+            topic: offsets_topic
+                .map(|p| p.value.trim().to_string())
+                .unwrap_or_else(|| format!("mm2-offsets.{source}.internal")),
             partitions: self.integer(offsets_partitions, 25i32, 1),
             replication_factor: self.replication_factor(offsets_rf, 3i16),
             flush_interval_ms: self.integer(flush_interval, 60_000i64, 1),
         };
-        let group_id = group_id.map(|p| p.value.trim().to_string()).unwrap_or_else(|| format!("{source}-mm2"));
+        let group_id = group_id
+            .map(|p| p.value.trim().to_string())
+            .unwrap_or_else(|| format!("{source}-mm2"));
         let exactly_once = self.exactly_once(&group_id);
 
         let admin_timeout_ms = self.long("admin.timeout.ms", 60_000, 1);
@@ -573,17 +774,29 @@ impl FlowReader<'_> {
         let (source, target) = (self.id.source.clone(), self.id.target.clone());
         let mut enabled = false;
         let mut reason = "off (at-least-once)".to_string();
-        if let Some(property) = self.config.cluster(&target, "exactly.once.source.support").cloned() {
+        if let Some(property) = self
+            .config
+            .cluster(&target, "exactly.once.source.support")
+            .cloned()
+        {
             match property.value.trim().to_ascii_lowercase().as_str() {
                 "enabled" => {
                     enabled = true;
                     reason = format!("`{}` = enabled", property.key);
                 }
                 "disabled" | "preparing" => {}
-                _ => self.diagnostics.error(&property, "expected `disabled`, `preparing` or `enabled`", None),
+                _ => self.diagnostics.error(
+                    &property,
+                    "expected `disabled`, `preparing` or `enabled`",
+                    None,
+                ),
             }
         }
-        if let Some(property) = self.config.flow(&source, &target, "exactly.once.support").cloned() {
+        if let Some(property) = self
+            .config
+            .flow(&source, &target, "exactly.once.support")
+            .cloned()
+        {
             match property.value.trim().to_ascii_lowercase().as_str() {
                 "enabled" => {
                     enabled = true;
@@ -600,7 +813,11 @@ impl FlowReader<'_> {
                     }
                 }
                 "requested" | "required" => {}
-                _ => self.diagnostics.error(&property, "expected `requested`, `required` or `enabled`", None),
+                _ => self.diagnostics.error(
+                    &property,
+                    "expected `requested`, `required` or `enabled`",
+                    None,
+                ),
             }
         }
         ExactlyOncePlan {
@@ -611,8 +828,15 @@ impl FlowReader<'_> {
     }
 
     fn source_isolation_level(&self) -> Option<String> {
-        let java = clients::connector_client(self.config, &self.id.source, &self.id.target, Side::Source, Kind::Consumer);
-        java.get("isolation.level").map(|s| s.value.trim().to_string())
+        let java = clients::connector_client(
+            self.config,
+            &self.id.source,
+            &self.id.target,
+            Side::Source,
+            Kind::Consumer,
+        );
+        java.get("isolation.level")
+            .map(|s| s.value.trim().to_string())
     }
 
     fn warn_isolation(&mut self) {

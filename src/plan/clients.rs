@@ -76,9 +76,9 @@ impl ClientRole {
 
     pub fn kind(self) -> Kind {
         match self {
-            ClientRole::SourceConsumer | ClientRole::TargetConsumer | ClientRole::OffsetSyncsConsumer => {
-                Kind::Consumer
-            }
+            ClientRole::SourceConsumer
+            | ClientRole::TargetConsumer
+            | ClientRole::OffsetSyncsConsumer => Kind::Consumer,
             ClientRole::TargetProducer | ClientRole::OffsetSyncsProducer => Kind::Producer,
             ClientRole::SourceAdmin | ClientRole::TargetAdmin => Kind::Admin,
         }
@@ -106,7 +106,13 @@ fn put(settings: &mut JavaSettings, key: &str, property: &Property) {
 
 /// `MirrorConnectorConfig.<side><Kind>Config()` for flow `source->target` (§1.7):
 /// `<side>.cluster.{CLIENT_KEYS}` → flow `<kind>.*` → `<side>.<kind>.*`, later layers winning.
-pub fn connector_client(config: &Config, source: &str, target: &str, side: Side, kind: Kind) -> JavaSettings {
+pub fn connector_client(
+    config: &Config,
+    source: &str,
+    target: &str,
+    side: Side,
+    kind: Kind,
+) -> JavaSettings {
     let alias = match side {
         Side::Source => source,
         Side::Target => target,
@@ -118,7 +124,10 @@ pub fn connector_client(config: &Config, source: &str, target: &str, side: Side,
     // `source->target.<side>.cluster.k`.
     for key in CLIENT_KEYS {
         let flow_key = format!("{}.cluster.{key}", side.prefix());
-        if let Some(property) = config.flow(source, target, &flow_key).or(cluster_props.get(*key).copied()) {
+        if let Some(property) = config
+            .flow(source, target, &flow_key)
+            .or(cluster_props.get(*key).copied())
+        {
             put(&mut settings, key, property);
         }
     }
@@ -146,7 +155,10 @@ pub fn connector_client(config: &Config, source: &str, target: &str, side: Side,
 /// `consumer.poll.timeout.ms` and `admin.timeout.ms` are MM2 connector settings that merely share
 /// the client prefixes; MM2 leaks them into clients as unknown keys, we do not.
 fn is_connector_key_sharing_prefix(kind: Kind, key: &str) -> bool {
-    matches!((kind, key), (Kind::Consumer, "poll.timeout.ms") | (Kind::Admin, "timeout.ms"))
+    matches!(
+        (kind, key),
+        (Kind::Consumer, "poll.timeout.ms") | (Kind::Admin, "timeout.ms")
+    )
 }
 
 /// The Connect worker's producer for flow `source->target`, which writes the replicated records:

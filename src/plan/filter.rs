@@ -46,8 +46,14 @@ impl NameFilter {
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        let included = self.include_regex.as_ref().is_some_and(|r| r.is_match(name));
-        let excluded = self.exclude_regex.as_ref().is_some_and(|r| r.is_match(name));
+        let included = self
+            .include_regex
+            .as_ref()
+            .is_some_and(|r| r.is_match(name));
+        let excluded = self
+            .exclude_regex
+            .as_ref()
+            .is_some_and(|r| r.is_match(name));
         included && !excluded
     }
 }
@@ -78,7 +84,8 @@ fn compile(patterns: &[String]) -> Result<Option<Regex>, PatternError> {
 fn describe(error: &regex::Error) -> String {
     let text = error.to_string();
     if text.contains("look-around") || text.contains("backreferences") {
-        "uses look-around or back-references, which kafka-mirrord's regex engine does not support".to_string()
+        "uses look-around or back-references, which kafka-mirrord's regex engine does not support"
+            .to_string()
     } else {
         // The regex crate's message spans several lines; keep one line per problem.
         text.lines()

@@ -176,7 +176,12 @@ pub enum ClientId<'a> {
 }
 
 /// Translates one client's Java settings, naming the client per `client_id`.
-pub fn translate(java: &JavaSettings, kind: Kind, client_id: ClientId<'_>, diagnostics: &mut Diagnostics) -> ClientSettings {
+pub fn translate(
+    java: &JavaSettings,
+    kind: Kind,
+    client_id: ClientId<'_>,
+    diagnostics: &mut Diagnostics,
+) -> ClientSettings {
     let mut out = Translation {
         result: ClientSettings::default(),
         origins: BTreeMap::new(),
@@ -190,7 +195,10 @@ pub fn translate(java: &JavaSettings, kind: Kind, client_id: ClientId<'_>, diagn
             out.set(native_key, value, origin.as_ref());
             continue;
         }
-        let rule = TABLE.iter().find(|(java_key, _)| java_key == key).map(|(_, rule)| *rule);
+        let rule = TABLE
+            .iter()
+            .find(|(java_key, _)| java_key == key)
+            .map(|(_, rule)| *rule);
         match rule {
             Some(Rule::Same) => out.set(key, value, origin.as_ref()),
             Some(Rule::Rename(native)) => out.set(native, value, origin.as_ref()),
@@ -200,20 +208,32 @@ pub fn translate(java: &JavaSettings, kind: Kind, client_id: ClientId<'_>, diagn
             None => match probe(key, value) {
                 Probe::Accepted => out.set(key, value, origin.as_ref()),
                 Probe::Unknown => out.note(key, "not a librdkafka setting"),
-                Probe::Invalid(reason) => out.reject(origin.as_ref(), key, &reason, "see librdkafka's CONFIGURATION.md for valid values"),
+                Probe::Invalid(reason) => out.reject(
+                    origin.as_ref(),
+                    key,
+                    &reason,
+                    "see librdkafka's CONFIGURATION.md for valid values",
+                ),
             },
         }
     }
 
-    let user_client_id = java.get("client.id").map(|s| s.value.trim().to_string()).filter(|id| !id.is_empty());
+    let user_client_id = java
+        .get("client.id")
+        .map(|s| s.value.trim().to_string())
+        .filter(|id| !id.is_empty());
     let full_client_id = match (client_id, user_client_id) {
         (ClientId::Prefixed(default), Some(prefix)) => format!("{prefix}|{default}"),
         (ClientId::Replaced(_), Some(user)) => user,
         (ClientId::Prefixed(default) | ClientId::Replaced(default), None) => default.to_string(),
     };
-    out.result.settings.insert("client.id".to_string(), full_client_id);
+    out.result
+        .settings
+        .insert("client.id".to_string(), full_client_id);
     if kind == Kind::Consumer {
-        out.result.settings.insert("enable.auto.commit".to_string(), "false".to_string());
+        out.result
+            .settings
+            .insert("enable.auto.commit".to_string(), "false".to_string());
         out.result
             .settings
             .entry("auto.offset.reset".to_string())
@@ -234,10 +254,17 @@ struct Translation<'a> {
 impl Translation<'_> {
     fn set(&mut self, key: &str, value: &str, origin: Option<&Property>) {
         if let Probe::Invalid(reason) = probe(key, value) {
-            self.reject(origin, key, &format!("librdkafka rejects `{key}`: {reason}"), "correct the value");
+            self.reject(
+                origin,
+                key,
+                &format!("librdkafka rejects `{key}`: {reason}"),
+                "correct the value",
+            );
             return;
         }
-        self.result.settings.insert(key.to_string(), value.to_string());
+        self.result
+            .settings
+            .insert(key.to_string(), value.to_string());
         self.origins.insert(key.to_string(), origin.cloned());
     }
 
@@ -247,10 +274,15 @@ impl Translation<'_> {
 
     fn reject(&mut self, origin: Option<&Property>, key: &str, reason: &str, fix: &str) {
         match origin {
-            Some(property) => self.diagnostics.error(property, reason.to_string(), Some(fix.to_string())),
-            None => self
-                .diagnostics
-                .error_without_line(Some(key), reason.to_string(), Some(fix.to_string())),
+            Some(property) => {
+                self.diagnostics
+                    .error(property, reason.to_string(), Some(fix.to_string()))
+            }
+            None => self.diagnostics.error_without_line(
+                Some(key),
+                reason.to_string(),
+                Some(fix.to_string()),
+            ),
         }
     }
 }
@@ -266,9 +298,18 @@ fn convert(
     let trimmed = value.trim();
     match key {
         "bootstrap.servers" => {
-            let servers: Vec<&str> = trimmed.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            let servers: Vec<&str> = trimmed
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
             if servers.is_empty() {
-                out.reject(origin, key, "no broker address given", "list `host:port` pairs separated by commas");
+                out.reject(
+                    origin,
+                    key,
+                    "no broker address given",
+                    "list `host:port` pairs separated by commas",
+                );
             } else {
                 out.set(key, &servers.join(","), origin);
             }
@@ -289,7 +330,15 @@ fn convert(
         "client.id" => {} // applied by `translate` as the client id prefix
         "sasl.mechanism" => {
             let upper = trimmed.to_ascii_uppercase();
-            if ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"].contains(&upper.as_str()) {
+            if [
+                "PLAIN",
+                "SCRAM-SHA-256",
+                "SCRAM-SHA-512",
+                "GSSAPI",
+                "OAUTHBEARER",
+            ]
+            .contains(&upper.as_str())
+            {
                 out.set("sasl.mechanisms", &upper, origin);
             } else {
                 out.reject(
@@ -323,7 +372,11 @@ fn convert(
             }
         }
         "auto.offset.reset" => {
-            let native = if trimmed.eq_ignore_ascii_case("none") { "error" } else { trimmed };
+            let native = if trimmed.eq_ignore_ascii_case("none") {
+                "error"
+            } else {
+                trimmed
+            };
             out.set(key, native, origin);
         }
         "send.buffer.bytes" | "receive.buffer.bytes" => {
@@ -332,12 +385,22 @@ fn convert(
             out.set(&native_key, native, origin);
         }
         "buffer.memory" => match trimmed.parse::<u64>() {
-            Ok(bytes) => out.set("queue.buffering.max.kbytes", &(bytes / 1024).max(1).to_string(), origin),
+            Ok(bytes) => out.set(
+                "queue.buffering.max.kbytes",
+                &(bytes / 1024).max(1).to_string(),
+                origin,
+            ),
             Err(_) => out.reject(origin, key, "expected a number of bytes", "e.g. `33554432`"),
         },
         // Stores are handled together once every key is known.
-        "ssl.truststore.type" | "ssl.truststore.location" | "ssl.truststore.certificates" | "ssl.keystore.type"
-        | "ssl.keystore.location" | "ssl.keystore.password" | "ssl.keystore.key" | "ssl.keystore.certificate.chain" => {}
+        "ssl.truststore.type"
+        | "ssl.truststore.location"
+        | "ssl.truststore.certificates"
+        | "ssl.keystore.type"
+        | "ssl.keystore.location"
+        | "ssl.keystore.password"
+        | "ssl.keystore.key"
+        | "ssl.keystore.certificate.chain" => {}
         _ => unreachable!("every Convert rule is handled: {key}"),
     }
 }
@@ -348,7 +411,9 @@ fn truststore(out: &mut Translation<'_>, java: &JavaSettings) {
     if location.is_none() && certificates.is_none() {
         return;
     }
-    let store_type = java.get("ssl.truststore.type").map(|s| s.value.trim().to_ascii_uppercase());
+    let store_type = java
+        .get("ssl.truststore.type")
+        .map(|s| s.value.trim().to_ascii_uppercase());
     let anchor = location.or(certificates).and_then(|s| s.origin.clone());
     match store_type.as_deref() {
         Some("PEM") => {
@@ -381,8 +446,13 @@ fn keystore(out: &mut Translation<'_>, java: &JavaSettings) {
     if location.is_none() && key_pem.is_none() && chain_pem.is_none() {
         return;
     }
-    let store_type = java.get("ssl.keystore.type").map(|s| s.value.trim().to_ascii_uppercase());
-    let anchor = location.or(key_pem).or(chain_pem).and_then(|s| s.origin.clone());
+    let store_type = java
+        .get("ssl.keystore.type")
+        .map(|s| s.value.trim().to_ascii_uppercase());
+    let anchor = location
+        .or(key_pem)
+        .or(chain_pem)
+        .and_then(|s| s.origin.clone());
     match store_type.as_deref() {
         Some("PEM") => {
             if let Some(location) = location {
@@ -438,7 +508,9 @@ fn parse_jaas(text: &str) -> Result<JaasEntry, String> {
     };
     let class = word();
     let flag = word();
-    if class.is_empty() || !["required", "requisite", "sufficient", "optional"].contains(&flag.as_str()) {
+    if class.is_empty()
+        || !["required", "requisite", "sufficient", "optional"].contains(&flag.as_str())
+    {
         return Err("expected `<LoginModule class> required key=\"value\" ...;`".to_string());
     }
     let mut options = BTreeMap::new();
@@ -496,12 +568,7 @@ fn parse_jaas(text: &str) -> Result<JaasEntry, String> {
     Ok(JaasEntry { class, options })
 }
 
-fn jaas(
-    out: &mut Translation<'_>,
-    value: &str,
-    origin: Option<&Property>,
-    java: &JavaSettings,
-) {
+fn jaas(out: &mut Translation<'_>, value: &str, origin: Option<&Property>, java: &JavaSettings) {
     let entry = match parse_jaas(value) {
         Ok(entry) => entry,
         Err(reason) => {
@@ -512,15 +579,18 @@ fn jaas(
     let option = |name: &str| entry.options.get(name).map(String::as_str);
     let simple_class = entry.class.rsplit('.').next().unwrap_or(&entry.class);
     match simple_class {
-        "PlainLoginModule" | "ScramLoginModule" => {
-            match (option("username"), option("password")) {
-                (Some(username), Some(password)) => {
-                    out.set("sasl.username", username, origin);
-                    out.set("sasl.password", password, origin);
-                }
-                _ => out.reject(origin, "sasl.jaas.config", "the login module needs `username` and `password`", "add username=\"...\" password=\"...\""),
+        "PlainLoginModule" | "ScramLoginModule" => match (option("username"), option("password")) {
+            (Some(username), Some(password)) => {
+                out.set("sasl.username", username, origin);
+                out.set("sasl.password", password, origin);
             }
-        }
+            _ => out.reject(
+                origin,
+                "sasl.jaas.config",
+                "the login module needs `username` and `password`",
+                "add username=\"...\" password=\"...\"",
+            ),
+        },
         "Krb5LoginModule" => {
             if let Some(principal) = option("principal") {
                 out.set("sasl.kerberos.principal", principal, origin);
@@ -528,7 +598,9 @@ fn jaas(
             if let Some(keytab) = option("keyTab") {
                 out.set("sasl.kerberos.keytab", keytab, origin);
             }
-            if option("useKeyTab").is_some_and(|v| !v.eq_ignore_ascii_case("true")) || option("keyTab").is_none() {
+            if option("useKeyTab").is_some_and(|v| !v.eq_ignore_ascii_case("true"))
+                || option("keyTab").is_none()
+            {
                 out.note("sasl.jaas.config", "Kerberos without a keytab: librdkafka relies on an existing ticket cache (kinit)");
             }
         }
@@ -599,7 +671,10 @@ mod tests {
             r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="p\"w;d" ;"#,
         )
         .unwrap();
-        assert_eq!(entry.class, "org.apache.kafka.common.security.scram.ScramLoginModule");
+        assert_eq!(
+            entry.class,
+            "org.apache.kafka.common.security.scram.ScramLoginModule"
+        );
         assert_eq!(entry.options["username"], "alice");
         assert_eq!(entry.options["password"], "p\"w;d");
         let krb = parse_jaas("com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/etc/k.keytab\" principal=\"mm2@EXAMPLE.COM\";").unwrap();
@@ -623,6 +698,9 @@ mod tests {
             std::fs::write(path, &expected).unwrap();
         }
         let actual = std::fs::read_to_string(path).unwrap_or_default();
-        assert_eq!(actual, expected, "docs/client-settings.md is stale: run `UPDATE_DOCS=1 cargo test client_settings_doc`");
+        assert_eq!(
+            actual, expected,
+            "docs/client-settings.md is stale: run `UPDATE_DOCS=1 cargo test client_settings_doc`"
+        );
     }
 }

@@ -146,9 +146,12 @@ impl ReplicationPolicy {
 
     /// Internal topics are never replicated (§3.1).
     pub fn is_internal_topic(&self, topic: &str) -> bool {
-        let common = self.is_mm2_internal_topic(topic) || topic.starts_with("__") || topic.starts_with('.');
+        let common =
+            self.is_mm2_internal_topic(topic) || topic.starts_with("__") || topic.starts_with('.');
         match self.compatibility {
-            Mm2Compatibility::V3_9 => common || topic.ends_with("-internal") || topic.ends_with(".internal"),
+            Mm2Compatibility::V3_9 => {
+                common || topic.ends_with("-internal") || topic.ends_with(".internal")
+            }
             Mm2Compatibility::V4_0 => common,
         }
     }

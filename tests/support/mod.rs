@@ -15,7 +15,9 @@ pub struct TestKafka {
 
 impl TestKafka {
     pub fn get(&self, key: &str) -> &str {
-        self.env.get(key).unwrap_or_else(|| panic!("scripts/test-kafka did not export {key}"))
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("scripts/test-kafka did not export {key}"))
     }
 }
 
@@ -40,7 +42,16 @@ pub fn test_kafka() -> &'static TestKafka {
         let env = String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter_map(|line| line.split_once('='))
-            .map(|(key, value)| (key.trim().to_string(), value.trim().trim_matches('\'').trim_matches('"').to_string()))
+            .map(|(key, value)| {
+                (
+                    key.trim().to_string(),
+                    value
+                        .trim()
+                        .trim_matches('\'')
+                        .trim_matches('"')
+                        .to_string(),
+                )
+            })
             .collect();
         TestKafka { env }
     })
