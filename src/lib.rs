@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod flow;
 pub mod kafka;
 pub mod logging;
 pub mod plan;

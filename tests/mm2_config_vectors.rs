@@ -685,11 +685,26 @@ fn exactly_once_from_the_target_worker_or_the_flow() {
     let loaded = load(&borrow(&pairs));
     assert!(flow(&loaded, "A", "B").exactly_once.enabled);
     assert!(
+        loaded.warnings.is_empty(),
+        "read_committed is kafka-mirrord's default: {:?}",
+        loaded.warnings
+    );
+
+    let pairs = with_servers(
+        &["A", "B"],
+        &[
+            ("A->B.enabled", "true"),
+            ("A->B.exactly.once.support", "enabled"),
+            ("A.consumer.isolation.level", "read_uncommitted"),
+        ],
+    );
+    let loaded = load(&borrow(&pairs));
+    assert!(
         loaded
             .warnings
             .iter()
             .any(|w| w.message.contains("uncommitted")),
-        "missing read_committed is reported"
+        "read_uncommitted with exactly-once is reported"
     );
 
     let pairs = with_servers(
@@ -731,13 +746,22 @@ fn source_consumer_config_exactly() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    assert_eq!(
-        client(
-            flow(&loaded, "source1", "target2"),
-            ClientRole::SourceConsumer
-        ),
-        &expected
+    let actual = client(
+        flow(&loaded, "source1", "target2"),
+        ClientRole::SourceConsumer,
     );
+    let (from_mm2, extra): (BTreeMap<String, String>, BTreeMap<String, String>) = actual
+        .clone()
+        .into_iter()
+        .partition(|(key, _)| expected.contains_key(key));
+    assert_eq!(from_mm2, expected, "MM2's sourceConsumerConfig entries");
+    // Everything else is one of kafka-mirrord's documented librdkafka defaults.
+    let defaults: BTreeMap<String, String> =
+        kafka_mirrord::plan::librdkafka::role_defaults(ClientRole::SourceConsumer, false)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    assert_eq!(extra, defaults);
 }
 
 #[test]

@@ -1,14 +1,16 @@
-//! The run command, `kafka-mirrord [--clusters ...] FILE`: load and validate, log the plan, connect
-//! to every cluster the plan uses, then run until SIGINT/SIGTERM. (Flows arrive in later
-//! milestones; this is the daemon's skeleton and start-up contract.)
+//! The run command, `kafka-mirrord [--clusters ...] FILE`: load and validate, log the plan, start
+//! every flow, and on SIGINT/SIGTERM drain in-flight records and store progress within
+//! `mirrord.shutdown.timeout.ms` (a second signal exits at once).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
 use crate::exit;
+use crate::flow::Flow;
 use crate::kafka::connectivity;
 use crate::plan::{self, ClusterPlan, FlowMode, PlanOptions};
 
@@ -61,18 +63,72 @@ pub async fn run(file: &Path, options: &PlanOptions) -> u8 {
             return exit::FAILURE;
         }
     };
-    let shutdown = async {
-        tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = tokio::signal::ctrl_c() => "SIGINT",
+    let mut interrupt = match signal(SignalKind::interrupt()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            error!("cannot listen for SIGINT: {error}");
+            return exit::FAILURE;
         }
     };
     let clusters: Vec<ClusterPlan> = loaded.plan.clusters.values().cloned().collect();
     let connecting = tokio::spawn(connect_all(clusters));
-    let received = shutdown.await;
+    let flows: Vec<Flow> = loaded
+        .plan
+        .flows
+        .values()
+        .map(|plan| Flow::start(Arc::new(plan.clone())))
+        .collect();
+
+    let received = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
     connecting.abort();
-    info!(signal = received, "shutting down");
-    exit::OK
+    let deadline = Duration::from_millis(loaded.config.mirrord.shutdown_timeout_ms);
+    info!(
+        signal = received,
+        deadline_ms = deadline.as_millis() as u64,
+        "shutting down: draining in-flight records and storing progress"
+    );
+    for flow in &flows {
+        flow.request_stop();
+    }
+    let drain = async {
+        let mut reporter = tokio::time::interval(Duration::from_secs(5));
+        reporter.tick().await;
+        let mut pending: Vec<Flow> = flows;
+        loop {
+            pending.retain(|flow| !flow.is_finished());
+            if pending.is_empty() {
+                return;
+            }
+            tokio::select! {
+                _ = reporter.tick() => {
+                    let ids: Vec<String> = pending.iter().map(|f| f.id.to_string()).collect();
+                    info!(flows = ?ids, "still draining");
+                }
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    };
+    tokio::select! {
+        _ = drain => {
+            info!("stopped cleanly");
+            exit::OK
+        }
+        _ = tokio::time::sleep(deadline) => {
+            warn!("shutdown deadline reached; exiting with records still in flight (they will be re-sent)");
+            exit::FAILURE
+        }
+        _ = terminate.recv() => {
+            warn!("second SIGTERM: exiting at once");
+            exit::FAILURE
+        }
+        _ = interrupt.recv() => {
+            warn!("second SIGINT: exiting at once");
+            exit::FAILURE
+        }
+    }
 }
 
 /// Connects to every cluster, retrying unreachable ones with backoff (1 s doubling to 60 s) and

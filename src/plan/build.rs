@@ -442,6 +442,7 @@ impl FlowReader<'_> {
         role: ClientRole,
         location: OffsetSyncsLocation,
         heartbeats_only: bool,
+        exactly_once: bool,
     ) -> ClientSettings {
         let (source, target) = (&self.id.source, &self.id.target);
         let location_side = match location {
@@ -517,7 +518,26 @@ impl FlowReader<'_> {
         } else {
             ClientId::Prefixed(&client_id)
         };
-        librdkafka::translate(&java, role.kind(), client_id, self.diagnostics)
+        let mut settings = librdkafka::translate(&java, role.kind(), client_id, self.diagnostics);
+        for (key, value) in librdkafka::role_defaults(role, exactly_once) {
+            settings
+                .settings
+                .entry(key.to_string())
+                .or_insert_with(|| value.to_string());
+        }
+        for (key, value, why) in librdkafka::role_overrides(role, &settings) {
+            if settings
+                .settings
+                .get(key)
+                .is_some_and(|current| current != value)
+            {
+                settings
+                    .notes
+                    .push(format!("`{key}` forced to `{value}`: {why}"));
+            }
+            settings.settings.insert(key.to_string(), value.to_string());
+        }
+        settings
     }
 
     fn flow_plan(mut self) -> FlowPlan {
@@ -712,7 +732,8 @@ impl FlowReader<'_> {
                 .unwrap_or_else(|| format!("mm2-offsets.{source}.internal")),
             partitions: self.integer(offsets_partitions, 25i32, 1),
             replication_factor: self.replication_factor(offsets_rf, 3i16),
-            flush_interval_ms: self.integer(flush_interval, 60_000i64, 1),
+            // MM2 flushes every 60 s; kafka-mirrord every 10 s by default, so a crash re-sends less.
+            flush_interval_ms: self.integer(flush_interval, 10_000i64, 1),
         };
         let group_id = group_id
             .map(|p| p.value.trim().to_string())
@@ -740,7 +761,12 @@ impl FlowReader<'_> {
             if *role == ClientRole::OffsetSyncsConsumer && !checkpoints.emit_checkpoints.enabled {
                 continue;
             }
-            let settings = self.client(*role, location, mode == FlowMode::HeartbeatsOnly);
+            let settings = self.client(
+                *role,
+                location,
+                mode == FlowMode::HeartbeatsOnly,
+                exactly_once.enabled,
+            );
             client_settings.insert(*role, settings);
         }
         if exactly_once.enabled && mode == FlowMode::Replicate {

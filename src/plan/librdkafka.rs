@@ -650,6 +650,83 @@ fn jaas(out: &mut Translation<'_>, value: &str, origin: Option<&Property>, java:
     }
 }
 
+/// kafka-mirrord's librdkafka defaults per client role, applied when the file does not set the key
+/// (documented in README "Client defaults"). They favour throughput with a bounded memory footprint
+/// and never trade away ordering or durability.
+pub fn role_defaults(
+    role: super::clients::ClientRole,
+    exactly_once: bool,
+) -> Vec<(&'static str, &'static str)> {
+    use super::clients::ClientRole;
+    match role {
+        ClientRole::SourceConsumer => vec![
+            // Bounded prefetch: the consumer queue is the bulk of our memory.
+            ("queued.max.messages.kbytes", "16384"),
+            // librdkafka >= 2.3 otherwise pauses fetching for 1 s whenever its queue is full.
+            ("fetch.queue.backoff.ms", "0"),
+            // Never copy records of aborted source transactions (librdkafka's default, made explicit).
+            ("isolation.level", "read_committed"),
+        ],
+        ClientRole::TargetProducer => {
+            let mut defaults = vec![
+                ("acks", "all"),
+                ("enable.idempotence", "true"),
+                ("linger.ms", "5"),
+                ("batch.num.messages", "10000"),
+                ("batch.size", "1000000"),
+                ("queue.buffering.max.kbytes", "32768"),
+                ("queue.buffering.max.messages", "100000"),
+            ];
+            // Never drop a record because the target was away for a while: wait (backpressure).
+            // Transactions bound it by `transaction.timeout.ms` (60 s) instead.
+            defaults.push((
+                "message.timeout.ms",
+                if exactly_once { "60000" } else { "0" },
+            ));
+            defaults
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Settings kafka-mirrord must own for correctness, whatever the file says.
+pub fn role_overrides(
+    role: super::clients::ClientRole,
+    settings: &ClientSettings,
+) -> Vec<(&'static str, &'static str, &'static str)> {
+    use super::clients::ClientRole;
+    let mut forced = Vec::new();
+    if role.kind() == super::clients::Kind::Consumer {
+        // librdkafka refuses manual assignment without a group id; this one never joins a group
+        // nor commits (partitions are assigned explicitly and auto commit is off).
+        forced.push((
+            "group.id",
+            "kafka-mirrord-assign-only",
+            "librdkafka needs a group id for manual assignment",
+        ));
+    }
+    if role == ClientRole::TargetProducer {
+        forced.push((
+            "partitioner",
+            "murmur2_random",
+            "source offsets must land on the partition Java Connect uses",
+        ));
+        if settings
+            .settings
+            .get("enable.idempotence")
+            .map(String::as_str)
+            == Some("false")
+        {
+            forced.push((
+                "max.in.flight.requests.per.connection",
+                "1",
+                "without idempotence only one request in flight keeps records in order",
+            ));
+        }
+    }
+    forced
+}
+
 /// The table as Markdown, for `docs/client-settings.md`.
 pub fn table_markdown() -> String {
     let mut out = String::from(

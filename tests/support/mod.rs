@@ -63,3 +63,295 @@ pub fn write_properties(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).expect("temp dir is writable");
     path
 }
+
+// === Kafka helpers: topics, records, the daemon ===
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// A record as the tests compare it, field for field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRecord {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: i64,
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    // librdkafka needs a group id for manual assignment; nothing joins or commits.
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "kafka-mirrord-tests");
+    config
+}
+
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = runtime
+        .block_on(admin.create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        ))
+        .unwrap();
+    for result in results {
+        result.unwrap_or_else(|(name, code)| panic!("cannot create {name}: {code}"));
+    }
+}
+
+/// Topic names on a cluster.
+pub fn list_topics(bootstrap: &str) -> Vec<String> {
+    let consumer: BaseConsumer = client_config(bootstrap).create().unwrap();
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .unwrap();
+    metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect()
+}
+
+/// Produces `records` to `partition` of `topic`, waiting for every acknowledgement.
+pub fn produce(bootstrap: &str, topic: &str, partition: i32, records: &[TestRecord]) {
+    let mut config = client_config(bootstrap);
+    config
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5");
+    let producer: ThreadedProducer<DefaultProducerContext> = config.create().unwrap();
+    for record in records {
+        let headers = record
+            .headers
+            .iter()
+            .fold(OwnedHeaders::new(), |h, (key, value)| {
+                h.insert(Header {
+                    key,
+                    value: value.as_deref(),
+                })
+            });
+        let mut base = BaseRecord::<[u8], [u8]>::to(topic)
+            .partition(partition)
+            .timestamp(record.timestamp)
+            .headers(headers);
+        if let Some(key) = &record.key {
+            base = base.key(key.as_slice());
+        }
+        if let Some(value) = &record.value {
+            base = base.payload(value.as_slice());
+        }
+        let mut pending = base;
+        loop {
+            match producer.send(pending) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    pending = returned;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// Partition → (low, high) watermarks.
+pub fn watermarks(bootstrap: &str, topic: &str) -> Vec<(i64, i64)> {
+    let consumer: BaseConsumer = client_config(bootstrap).create().unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Total records (high watermark sum) of a topic, 0 if it does not exist.
+pub fn record_count(bootstrap: &str, topic: &str) -> i64 {
+    if !list_topics(bootstrap).iter().any(|t| t == topic) {
+        return 0;
+    }
+    watermarks(bootstrap, topic)
+        .iter()
+        .map(|(low, high)| high - low)
+        .sum()
+}
+
+/// Every record of one partition, in order (read_committed unless `uncommitted`).
+pub fn read_partition(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    isolation: &str,
+) -> Vec<TestRecord> {
+    let mut config = client_config(bootstrap);
+    config
+        .set("isolation.level", isolation)
+        .set("enable.partition.eof", "true");
+    let consumer: BaseConsumer = config.create().unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut records = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => records.push(TestRecord {
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+                headers: message
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                timestamp: message.timestamp().to_millis().unwrap_or(-1),
+            }),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return records,
+            Some(Err(error)) => panic!("reading {topic}/{partition}: {error}"),
+            None => {}
+        }
+    }
+    panic!("reading {topic}/{partition} did not reach the end");
+}
+
+/// Every (key, value) of the offsets-storage topic, with the partition it is in.
+pub fn read_raw(bootstrap: &str, topic: &str) -> Vec<(i32, Vec<u8>, Option<Vec<u8>>)> {
+    let partitions = watermarks(bootstrap, topic).len() as i32;
+    let mut config = client_config(bootstrap);
+    config.set("enable.partition.eof", "true");
+    let consumer: BaseConsumer = config.create().unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut out = Vec::new();
+    let mut done = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.len() < partitions as usize && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => out.push((
+                message.partition(),
+                message.key().unwrap_or_default().to_vec(),
+                message.payload().map(<[u8]>::to_vec),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                done.insert(p);
+            }
+            Some(Err(error)) => panic!("reading {topic}: {error}"),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Polls `condition` every 200 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out after {} s waiting for {what}", timeout.as_secs());
+}
+
+/// The daemon, killed when dropped (its log is printed when the test failed).
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(config: &Path) -> Self {
+        let log = config.with_extension(format!("{}.log", unique("daemon")));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-mirrord"))
+            .arg(config)
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit code.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "daemon did not stop within {} s of SIGTERM",
+            timeout.as_secs()
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- kafka-mirrord log ({}) ----\n{}",
+                self.log.display(),
+                self.log_text()
+            );
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! When offset syncs are emitted (MM2's `OffsetSyncWriter`, mm2.md §6.10): a per-partition trigger
+//! (`PartitionState`) and the pending/delayed queues with a budget of in-flight sends. Pure state;
+//! the source task sends what [`OffsetSyncQueue::take_sendable`] hands out.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::records::OffsetSync;
+
+/// MM2 allows this many offset-sync sends in flight per task.
+pub const MAX_IN_FLIGHT_SYNCS: usize = 10;
+
+/// Trigger state of one source partition, reset when the task restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionState {
+    max_lag: i64,
+    previous_upstream: i64,
+    previous_downstream: i64,
+    last_sync_downstream: i64,
+    should_sync: bool,
+}
+
+impl PartitionState {
+    pub fn new(max_lag: i64) -> Self {
+        Self {
+            max_lag,
+            previous_upstream: -1,
+            previous_downstream: -1,
+            last_sync_downstream: -1,
+            should_sync: false,
+        }
+    }
+
+    /// Records that upstream offset `upstream` landed at `downstream`; true when a sync is due.
+    pub fn update(&mut self, upstream: i64, downstream: i64) -> bool {
+        let first = self.last_sync_downstream == -1;
+        let lagging = downstream - (self.last_sync_downstream + 1) >= self.max_lag;
+        let upstream_gap = upstream - self.previous_upstream != 1;
+        let downstream_reset = downstream < self.previous_downstream;
+        if first || lagging || upstream_gap || downstream_reset {
+            self.last_sync_downstream = downstream;
+            self.should_sync = true;
+        }
+        self.previous_upstream = upstream;
+        self.previous_downstream = downstream;
+        self.should_sync
+    }
+
+    pub fn reset(&mut self) {
+        self.should_sync = false;
+    }
+
+    pub fn last_sync_downstream(&self) -> i64 {
+        self.last_sync_downstream
+    }
+}
+
+type TopicPartition = (String, i32);
+
+/// Pending syncs go out as soon as a send permit is free; delayed ones are promoted at each
+/// progress flush so idle partitions converge (KAFKA-14610, KAFKA-15906).
+#[derive(Debug)]
+pub struct OffsetSyncQueue {
+    max_lag: i64,
+    states: HashMap<TopicPartition, PartitionState>,
+    /// Insertion order of `pending` (Java `LinkedHashMap`: replacing keeps the original position).
+    pending_order: VecDeque<TopicPartition>,
+    pending: HashMap<TopicPartition, OffsetSync>,
+    delayed: HashMap<TopicPartition, OffsetSync>,
+}
+
+impl OffsetSyncQueue {
+    pub fn new(max_lag: i64) -> Self {
+        Self {
+            max_lag,
+            states: HashMap::new(),
+            pending_order: VecDeque::new(),
+            pending: HashMap::new(),
+            delayed: HashMap::new(),
+        }
+    }
+
+    fn put_pending(&mut self, key: TopicPartition, sync: OffsetSync) {
+        if self.pending.insert(key.clone(), sync).is_none() {
+            self.pending_order.push_back(key);
+        }
+    }
+
+    /// `maybeQueueOffsetSyncs`: called for every record the target acknowledged.
+    pub fn maybe_queue(&mut self, topic: &str, partition: i32, upstream: i64, downstream: i64) {
+        let key = (topic.to_string(), partition);
+        let max_lag = self.max_lag;
+        let state = self
+            .states
+            .entry(key.clone())
+            .or_insert_with(|| PartitionState::new(max_lag));
+        let sync = OffsetSync {
+            topic: topic.to_string(),
+            partition,
+            upstream,
+            downstream,
+        };
+        if state.update(upstream, downstream) {
+            state.reset();
+            self.delayed.remove(&key);
+            self.put_pending(key, sync);
+        } else {
+            self.delayed.insert(key, sync);
+        }
+    }
+
+    /// `promoteDelayedOffsetSyncs`: every not-yet-synced latest position becomes pending.
+    pub fn promote_delayed(&mut self) {
+        let delayed: Vec<(TopicPartition, OffsetSync)> = self.delayed.drain().collect();
+        for (key, sync) in delayed {
+            self.put_pending(key, sync);
+        }
+    }
+
+    /// `firePendingOffsetSyncs`: the oldest pending syncs, at most `permits` of them.
+    pub fn take_sendable(&mut self, permits: usize) -> Vec<OffsetSync> {
+        let mut out = Vec::new();
+        while out.len() < permits {
+            let Some(key) = self.pending_order.pop_front() else {
+                break;
+            };
+            if let Some(sync) = self.pending.remove(&key) {
+                out.push(sync);
+            }
+        }
+        out
+    }
+
+    pub fn has_pending(&self, topic: &str, partition: i32) -> bool {
+        self.pending.contains_key(&(topic.to_string(), partition))
+    }
+
+    pub fn has_delayed(&self, topic: &str, partition: i32) -> bool {
+        self.delayed.contains_key(&(topic.to_string(), partition))
+    }
+
+    pub fn last_sync_downstream(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.states
+            .get(&(topic.to_string(), partition))
+            .map(PartitionState::last_sync_downstream)
+    }
+
+    /// Forgets a partition that this task no longer owns.
+    pub fn forget(&mut self, topic: &str, partition: i32) {
+        let key = (topic.to_string(), partition);
+        self.states.remove(&key);
+        self.delayed.remove(&key);
+        if self.pending.remove(&key).is_some() {
+            self.pending_order.retain(|k| k != &key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// §13.6 `testOffsetSync`, offset.lag.max = 50: (upstream, downstream, expected, reset after).
+    #[test]
+    fn trigger_sequence_with_lag_50() {
+        let steps: &[(i64, i64, bool, bool)] = &[
+            (0, 100, true, true),
+            (2, 102, true, true),
+            (3, 152, false, true),
+            (4, 153, true, true),
+            (5, 154, false, true),
+            (6, 203, false, true),
+            (7, 204, true, true),
+            (2, 206, true, true),
+            (3, 207, false, true),
+            (4, 3, true, true),
+            (5, 4, false, false),
+            (7, 6, true, false),
+            (7, 6, true, false),
+            (8, 7, true, false),
+            (10, 57, true, true),
+            (11, 58, false, false),
+        ];
+        let expected_last_sync = [
+            100, 102, 102, 153, 153, 153, 204, 206, 206, 3, 3, 6, 6, 6, 57, 57,
+        ];
+        let mut state = PartitionState::new(50);
+        for (index, (upstream, downstream, expected, reset)) in steps.iter().enumerate() {
+            assert_eq!(
+                state.update(*upstream, *downstream),
+                *expected,
+                "step {} ({upstream}, {downstream})",
+                index + 1
+            );
+            assert_eq!(
+                state.last_sync_downstream(),
+                expected_last_sync[index],
+                "step {}",
+                index + 1
+            );
+            if *reset {
+                state.reset();
+            }
+        }
+    }
+
+    /// §13.6 `testZeroOffsetSync`: with offset.lag.max = 0 every update triggers.
+    #[test]
+    fn trigger_sequence_with_lag_0() {
+        let mut state = PartitionState::new(0);
+        for (upstream, downstream) in [
+            (0, 100),
+            (2, 102),
+            (3, 153),
+            (4, 154),
+            (5, 155),
+            (6, 207),
+            (2, 208),
+            (3, 209),
+            (4, 3),
+        ] {
+            assert!(state.update(upstream, downstream));
+            state.reset();
+        }
+        for (upstream, downstream) in [(5, 4), (7, 6), (7, 6), (8, 7)] {
+            assert!(state.update(upstream, downstream));
+        }
+        assert!(state.update(10, 57));
+        state.reset();
+        assert!(state.update(11, 58));
+    }
+
+    /// §13.6 `OffsetSyncWriterTest`.
+    #[test]
+    fn pending_delayed_and_permits() {
+        let mut queue = OffsetSyncQueue::new(2);
+        queue.maybe_queue("topic", 0, 0, 1);
+        assert!(queue.has_pending("topic", 0) && !queue.has_delayed("topic", 0));
+        assert_eq!(queue.last_sync_downstream("topic", 0), Some(1));
+        queue.maybe_queue("topic", 0, 1, 2);
+        assert!(queue.has_delayed("topic", 0));
+        assert_eq!(queue.last_sync_downstream("topic", 0), Some(1));
+
+        let mut queue = OffsetSyncQueue::new(1);
+        queue.maybe_queue("topic", 0, 0, 100);
+        assert_eq!(
+            queue.take_sendable(1).len(),
+            1,
+            "one send with the single permit"
+        );
+        queue.maybe_queue("topic", 0, 2, 102);
+        assert_eq!(queue.last_sync_downstream("topic", 0), Some(102));
+        assert_eq!(
+            queue.take_sendable(0).len(),
+            0,
+            "no permit left: nothing more is sent"
+        );
+
+        let mut queue = OffsetSyncQueue::new(50);
+        queue.maybe_queue("topic", 0, 0, 100);
+        queue.maybe_queue("topic", 0, 1, 101);
+        queue.promote_delayed();
+        assert!(!queue.has_delayed("topic", 0));
+        let sent = queue.take_sendable(MAX_IN_FLIGHT_SYNCS);
+        assert_eq!(
+            sent,
+            vec![OffsetSync {
+                topic: "topic".into(),
+                partition: 0,
+                upstream: 1,
+                downstream: 101
+            }]
+        );
+    }
+}

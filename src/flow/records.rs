@@ -1,0 +1,237 @@
+//! Byte-exact MM2 record formats (mm2.md §5) and Connect source-offset records (§6.9).
+//!
+//! Encodings follow Kafka's protocol `Struct` rules: big-endian integers, strings as an INT16 length
+//! and UTF-8 bytes, fields in declaration order, no framing; readers ignore trailing bytes.
+
+use serde::Deserialize;
+
+/// An offset-sync record: upstream offset `upstream` of source `topic`/`partition` was written at
+/// `downstream` on the target. Key: STRING topic, INT32 partition; value: INT64 upstream, INT64
+/// downstream (no version field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetSync {
+    pub topic: String,
+    pub partition: i32,
+    pub upstream: i64,
+    pub downstream: i64,
+}
+
+/// A record could not be decoded (too short, bad UTF-8, or a string longer than Kafka allows).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed {what}: {reason}")]
+pub struct DecodeError {
+    pub what: &'static str,
+    pub reason: String,
+}
+
+fn put_string(out: &mut Vec<u8>, text: &str) {
+    // Kafka STRING: INT16 length; names (topics, aliases, groups) are far below 32767 bytes.
+    let length = i16::try_from(text.len()).expect("Kafka strings are at most 32767 bytes");
+    out.extend_from_slice(&length.to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// Reads fields in order from a buffer, failing on short input.
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8], what: &'static str) -> Self {
+        Self { bytes, what }
+    }
+
+    fn take(&mut self, count: usize) -> Result<&'a [u8], DecodeError> {
+        if self.bytes.len() < count {
+            return Err(DecodeError {
+                what: self.what,
+                reason: format!("needs {count} more bytes, has {}", self.bytes.len()),
+            });
+        }
+        let (head, tail) = self.bytes.split_at(count);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    pub fn i16(&mut self) -> Result<i16, DecodeError> {
+        Ok(i16::from_be_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
+    }
+
+    pub fn i32(&mut self) -> Result<i32, DecodeError> {
+        Ok(i32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    pub fn i64(&mut self) -> Result<i64, DecodeError> {
+        Ok(i64::from_be_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    pub fn string(&mut self) -> Result<String, DecodeError> {
+        let length = self.i16()?;
+        let length = usize::try_from(length).map_err(|_| DecodeError {
+            what: self.what,
+            reason: format!("negative string length {length}"),
+        })?;
+        let bytes = self.take(length)?;
+        String::from_utf8(bytes.to_vec()).map_err(|error| DecodeError {
+            what: self.what,
+            reason: error.to_string(),
+        })
+    }
+}
+
+impl OffsetSync {
+    pub fn key(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(6 + self.topic.len());
+        put_string(&mut out, &self.topic);
+        out.extend_from_slice(&self.partition.to_be_bytes());
+        out
+    }
+
+    pub fn value(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16);
+        out.extend_from_slice(&self.upstream.to_be_bytes());
+        out.extend_from_slice(&self.downstream.to_be_bytes());
+        out
+    }
+
+    pub fn decode(key: &[u8], value: &[u8]) -> Result<Self, DecodeError> {
+        let mut key = Reader::new(key, "offset-sync key");
+        let mut value = Reader::new(value, "offset-sync value");
+        Ok(Self {
+            topic: key.string()?,
+            partition: key.i32()?,
+            upstream: value.i64()?,
+            downstream: value.i64()?,
+        })
+    }
+}
+
+/// Connect's name for MM2's source connector, part of every source-offset key.
+pub const SOURCE_CONNECTOR_NAME: &str = "MirrorSourceConnector";
+
+/// The Connect offsets-topic key of a source partition, byte for byte as Java Connect writes it
+/// (`JsonConverter`, schemas off, `HashMap` order `cluster`, `partition`, `topic`).
+pub fn source_offset_key(cluster: &str, topic: &str, partition: i32) -> Vec<u8> {
+    let quote = |text: &str| serde_json::to_string(text).expect("strings serialize");
+    format!(
+        "[{},{{\"cluster\":{},\"partition\":{partition},\"topic\":{}}}]",
+        quote(SOURCE_CONNECTOR_NAME),
+        quote(cluster),
+        quote(topic)
+    )
+    .into_bytes()
+}
+
+/// The Connect offsets-topic value: `{"offset":<last replicated upstream offset>}`.
+pub fn source_offset_value(offset: i64) -> Vec<u8> {
+    format!("{{\"offset\":{offset}}}").into_bytes()
+}
+
+#[derive(Deserialize)]
+struct SourcePartitionKey {
+    cluster: String,
+    partition: i64,
+    topic: String,
+}
+
+#[derive(Deserialize)]
+struct SourceOffsetValue {
+    offset: i64,
+}
+
+/// A decoded MirrorSourceConnector entry of the offsets topic; other connectors' keys yield `None`.
+/// `offset` is `None` for a tombstone (the partition was reset).
+pub fn decode_source_offset(
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Option<(String, String, i32, Option<i64>)> {
+    let (name, partition): (String, serde_json::Value) = serde_json::from_slice(key).ok()?;
+    if name != SOURCE_CONNECTOR_NAME {
+        return None;
+    }
+    let partition: SourcePartitionKey = serde_json::from_value(partition).ok()?;
+    let partition_number = i32::try_from(partition.partition).ok()?;
+    let offset = match value {
+        None => None,
+        Some(bytes) => Some(
+            serde_json::from_slice::<SourceOffsetValue>(bytes)
+                .ok()?
+                .offset,
+        ),
+    };
+    Some((partition.cluster, partition.topic, partition_number, offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn offset_sync_vectors_from_mm2() {
+        let sync = OffsetSync {
+            topic: "foo".into(),
+            partition: 0,
+            upstream: 100,
+            downstream: 90,
+        };
+        assert_eq!(hex(&sync.key()), "00 03 66 6f 6f 00 00 00 00");
+        assert_eq!(
+            hex(&sync.value()),
+            "00 00 00 00 00 00 00 64 00 00 00 00 00 00 00 5a"
+        );
+        let sync = OffsetSync {
+            topic: "topic-1".into(),
+            partition: 2,
+            upstream: 3,
+            downstream: 4,
+        };
+        assert_eq!(hex(&sync.key()), "00 07 74 6f 70 69 63 2d 31 00 00 00 02");
+        assert_eq!(
+            hex(&sync.value()),
+            "00 00 00 00 00 00 00 03 00 00 00 00 00 00 00 04"
+        );
+        assert_eq!(
+            OffsetSync::decode(&sync.key(), &sync.value()).unwrap(),
+            sync
+        );
+        assert!(OffsetSync::decode(&sync.key()[..5], &sync.value()).is_err());
+    }
+
+    #[test]
+    fn connect_source_offset_bytes() {
+        assert_eq!(
+            String::from_utf8(source_offset_key("A", "foo", 0)).unwrap(),
+            r#"["MirrorSourceConnector",{"cluster":"A","partition":0,"topic":"foo"}]"#
+        );
+        assert_eq!(source_offset_value(1234), br#"{"offset":1234}"#);
+        let decoded =
+            decode_source_offset(&source_offset_key("A", "foo", 3), Some(br#"{"offset":7}"#));
+        assert_eq!(decoded, Some(("A".into(), "foo".into(), 3, Some(7))));
+        assert_eq!(
+            decode_source_offset(&source_offset_key("A", "foo", 3), None),
+            Some(("A".into(), "foo".into(), 3, None))
+        );
+        let checkpoint_key =
+            br#"["MirrorCheckpointConnector",{"partition":0,"topic":"A.foo","group":"g1"}]"#;
+        assert_eq!(
+            decode_source_offset(checkpoint_key, Some(br#"{"offset":0}"#)),
+            None
+        );
+        assert_eq!(decode_source_offset(b"garbage", None), None);
+    }
+}

@@ -1,0 +1,668 @@
+//! One source task (MM2's MirrorSourceTask on Connect's worker): consumes its partitions from the
+//! source and produces every record to the same partition of the remote topic on the target, with
+//! the same key, value, headers and timestamp, in order.
+//!
+//! Progress: a partition's stored offset (in `mm2-offsets.<source>.internal` on the target, Connect's
+//! format) only ever names a record the target acknowledged, together with every record before it.
+//! Delivery reports arrive in order per partition (the producer is idempotent, or limited to one
+//! request in flight), so "acknowledged up to" is a single atomic per partition; a failed delivery
+//! caps it below the failed record and restarts the task. In exactly-once mode records and their
+//! source offsets are committed to the target in one transaction instead.
+//!
+//! Threads: this task runs on one blocking thread (consume → produce); the target producer's own
+//! thread runs delivery callbacks, which update progress and queue offset syncs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::{debug, info, warn};
+
+use super::assignment::{TaskChanges, TopicPartition};
+use super::offset_syncs::{OffsetSyncQueue, MAX_IN_FLIGHT_SYNCS};
+use super::records::{source_offset_key, source_offset_value};
+use super::stored_offsets;
+use crate::kafka::context::LoggingContext;
+use crate::plan::clients::ClientRole;
+use crate::plan::{FlowPlan, OffsetSyncsLocation};
+
+/// Opaque of a source-offset record (not a replicated record).
+const PROGRESS_OPAQUE: usize = usize::MAX;
+/// Replicated records carry `slot << OFFSET_BITS | upstream offset` as their delivery opaque.
+const OFFSET_BITS: u32 = 48;
+const OFFSET_MASK: usize = (1 << OFFSET_BITS) - 1;
+/// A transaction is committed after this many records or this long, whichever comes first.
+const TRANSACTION_MAX_RECORDS: usize = 20_000;
+const TRANSACTION_MAX_AGE: Duration = Duration::from_millis(200);
+
+/// Why a task stopped before it was asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("cannot create a Kafka client: {0}")]
+    Client(#[source] KafkaError),
+    #[error("cannot read stored progress: {0}")]
+    Progress(String),
+    #[error("the target did not accept `{topic}` partition {partition} at source offset {offset}: {reason}")]
+    Delivery {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        reason: String,
+    },
+    #[error("transaction failed: {0}")]
+    Transaction(#[source] KafkaError),
+    #[error("source offset {0} does not fit the delivery bookkeeping (2^48)")]
+    OffsetTooLarge(i64),
+}
+
+/// Counters a task shares with the flow (status, metrics).
+#[derive(Debug, Default)]
+pub struct TaskCounters {
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// What the flow hands a task.
+pub struct TaskInput {
+    pub flow: Arc<FlowPlan>,
+    pub index: usize,
+    pub partitions: Vec<TopicPartition>,
+    /// Partitions added or removed while running.
+    pub changes: mpsc::Receiver<TaskChanges>,
+    /// Set to stop gracefully: drain in-flight records, store progress, return.
+    pub stop: Arc<AtomicBool>,
+    pub counters: Arc<TaskCounters>,
+}
+
+/// One source partition of this task.
+struct Slot {
+    source_topic: String,
+    partition: i32,
+    target_topic: String,
+    /// Highest upstream offset the target acknowledged (all earlier ones too); -1 before any.
+    acked: AtomicI64,
+    /// Lowest upstream offset whose delivery failed; `i64::MAX` while none did.
+    failed: AtomicI64,
+    /// Last offset written to the offsets topic (owned by the task thread).
+    stored: AtomicI64,
+}
+
+impl Slot {
+    /// The offset that may be stored: acknowledged, and below any failure.
+    fn safe_progress(&self) -> i64 {
+        let acked = self.acked.load(Ordering::Acquire);
+        let failed = self.failed.load(Ordering::Acquire);
+        if failed == i64::MAX {
+            acked
+        } else {
+            acked.min(failed - 1)
+        }
+    }
+}
+
+/// Delivery callbacks of the target producer.
+struct TargetContext {
+    slots: RwLock<Vec<Arc<Slot>>>,
+    /// Offset syncs queued from acknowledged records (MM2's `commitRecord`).
+    syncs: Option<Arc<SyncSender>>,
+    /// Exactly-once: acknowledgements wait here until their transaction committed.
+    transactional_acks: Option<Mutex<Vec<(usize, i64, i64)>>>,
+    first_error: Mutex<Option<TaskError>>,
+    counters: Arc<TaskCounters>,
+}
+
+impl ClientContext for TargetContext {}
+
+impl ProducerContext for TargetContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        if opaque == PROGRESS_OPAQUE {
+            if let Err((error, _)) = result {
+                warn!("failed to store source offsets (will retry at the next flush): {error}");
+            }
+            return;
+        }
+        let slot_index = opaque >> OFFSET_BITS;
+        let upstream = (opaque & OFFSET_MASK) as i64;
+        let Some(slot) = self
+            .slots
+            .read()
+            .expect("slots lock")
+            .get(slot_index)
+            .cloned()
+        else {
+            return;
+        };
+        match result {
+            Ok(message) => {
+                slot.acked.fetch_max(upstream, Ordering::AcqRel);
+                self.counters.records.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .bytes
+                    .fetch_add(message.payload_len() as u64, Ordering::Relaxed);
+                match &self.transactional_acks {
+                    Some(pending) => pending.lock().expect("acks lock").push((
+                        slot_index,
+                        upstream,
+                        message.offset(),
+                    )),
+                    None => {
+                        if let Some(syncs) = &self.syncs {
+                            syncs.queue(
+                                &slot.source_topic,
+                                slot.partition,
+                                upstream,
+                                message.offset(),
+                            );
+                        }
+                    }
+                }
+            }
+            Err((error, _)) => {
+                slot.failed.fetch_min(upstream, Ordering::AcqRel);
+                let mut first = self.first_error.lock().expect("error lock");
+                if first.is_none() {
+                    *first = Some(TaskError::Delivery {
+                        topic: slot.source_topic.clone(),
+                        partition: slot.partition,
+                        offset: upstream,
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Sends offset syncs (to the source or target cluster) with at most 10 in flight (§6.10).
+pub struct SyncSender {
+    queue: Mutex<OffsetSyncQueue>,
+    producer: ThreadedProducer<SyncContext>,
+    topic: String,
+}
+
+pub struct SyncContext {
+    in_flight: AtomicUsize,
+}
+
+impl ClientContext for SyncContext {}
+
+impl ProducerContext for SyncContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Err((error, _)) = result {
+            warn!("failure sending offset sync: {error}");
+        }
+    }
+}
+
+impl SyncSender {
+    fn queue(&self, topic: &str, partition: i32, upstream: i64, downstream: i64) {
+        let mut queue = self.queue.lock().expect("sync queue lock");
+        queue.maybe_queue(topic, partition, upstream, downstream);
+        self.fire(&mut queue);
+    }
+
+    fn promote_and_fire(&self) {
+        let mut queue = self.queue.lock().expect("sync queue lock");
+        queue.promote_delayed();
+        self.fire(&mut queue);
+    }
+
+    fn fire(&self, queue: &mut OffsetSyncQueue) {
+        let in_flight = self.producer.context().in_flight.load(Ordering::Acquire);
+        for sync in queue.take_sendable(MAX_IN_FLIGHT_SYNCS.saturating_sub(in_flight)) {
+            let key = sync.key();
+            let value = sync.value();
+            self.producer
+                .context()
+                .in_flight
+                .fetch_add(1, Ordering::AcqRel);
+            let record = BaseRecord::to(&self.topic)
+                .partition(0)
+                .key(&key)
+                .payload(&value);
+            if let Err((error, _)) = self.producer.send(record) {
+                self.producer
+                    .context()
+                    .in_flight
+                    .fetch_sub(1, Ordering::AcqRel);
+                warn!("failure sending offset sync: {error}");
+            }
+        }
+    }
+}
+
+/// Runs a task until `stop` is set or it fails. Blocking.
+pub fn run(input: TaskInput) -> Result<(), TaskError> {
+    let flow = input.flow.clone();
+    let exactly_once = flow.exactly_once.enabled;
+    let client = |role: ClientRole| flow.clients.get(&role).map(|c| c.client_config());
+
+    let syncs = if flow.offset_syncs.enabled {
+        let config = client(ClientRole::OffsetSyncsProducer).expect("planned with offset syncs");
+        let producer = config
+            .create_with_context(SyncContext {
+                in_flight: AtomicUsize::new(0),
+            })
+            .map_err(TaskError::Client)?;
+        Some(Arc::new(SyncSender {
+            queue: Mutex::new(OffsetSyncQueue::new(flow.source.offset_lag_max)),
+            producer,
+            topic: flow.offset_syncs.topic.clone(),
+        }))
+    } else {
+        None
+    };
+
+    let mut producer_config = client(ClientRole::TargetProducer).expect("planned");
+    if exactly_once {
+        producer_config.set(
+            "transactional.id",
+            format!(
+                "{}-{}",
+                flow.exactly_once.transactional_id_prefix, input.index
+            ),
+        );
+    }
+    let context = TargetContext {
+        slots: RwLock::new(Vec::new()),
+        syncs: syncs.clone(),
+        transactional_acks: exactly_once.then(|| Mutex::new(Vec::new())),
+        first_error: Mutex::new(None),
+        counters: input.counters.clone(),
+    };
+    let producer: ThreadedProducer<TargetContext> = producer_config
+        .create_with_context(context)
+        .map_err(TaskError::Client)?;
+    let timeout = Duration::from_millis(flow.admin_timeout_ms as u64);
+    if exactly_once {
+        // Fences any earlier instance of this task and aborts its open transaction, so the progress
+        // read below is final (Connect does the same before a task starts).
+        producer
+            .init_transactions(timeout)
+            .map_err(TaskError::Transaction)?;
+    }
+
+    let target_consumer = client(ClientRole::TargetConsumer).expect("planned");
+    let stored = stored_offsets::load(
+        &target_consumer,
+        &flow.offset_storage.topic,
+        &flow.id.source,
+        timeout,
+    )
+    .map_err(TaskError::Progress)?;
+    let consumer: BaseConsumer<LoggingContext> = client(ClientRole::SourceConsumer)
+        .expect("planned")
+        .create_with_context(LoggingContext::new("source-consumer"))
+        .map_err(TaskError::Client)?;
+
+    let mut task = Task {
+        flow: flow.clone(),
+        index: input.index,
+        producer,
+        syncs,
+        stored,
+        lookup: HashMap::new(),
+        transaction: None,
+    };
+    task.add_partitions(&consumer, &input.partitions)?;
+    info!(flow = %flow.id, task = input.index, partitions = input.partitions.len(), exactly_once, "source task started");
+
+    let flush_interval = Duration::from_millis(flow.offset_storage.flush_interval_ms as u64);
+    let mut last_flush = Instant::now();
+    let result = loop {
+        if input.stop.load(Ordering::Acquire) {
+            break Ok(());
+        }
+        while let Ok(changes) = input.changes.try_recv() {
+            task.remove_partitions(&consumer, &changes.removed);
+            task.add_partitions(&consumer, &changes.added)?;
+        }
+        if let Some(error) = task
+            .producer
+            .context()
+            .first_error
+            .lock()
+            .expect("error lock")
+            .take()
+        {
+            break Err(error);
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                if let Err(error) = task.replicate(&message) {
+                    break Err(error);
+                }
+            }
+            Some(Err(error)) => warn_rate_limited(&flow, input.index, &error),
+            None => {}
+        }
+        if exactly_once {
+            if let Err(error) = task.maybe_commit(false) {
+                break Err(error);
+            }
+        } else if last_flush.elapsed() >= flush_interval {
+            task.store_progress();
+            last_flush = Instant::now();
+        }
+    };
+    task.drain(timeout, result.is_ok());
+    result
+}
+
+fn warn_rate_limited(flow: &FlowPlan, task: usize, error: &KafkaError) {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    if now - LAST.swap(now, Ordering::AcqRel) >= 10 {
+        warn!(flow = %flow.id, task, "source consumer: {error}");
+    } else {
+        debug!(flow = %flow.id, task, "source consumer: {error}");
+    }
+}
+
+/// An open exactly-once transaction.
+struct OpenTransaction {
+    started: Instant,
+    records: usize,
+    /// Slot → last upstream offset sent in this transaction.
+    last_offsets: HashMap<usize, i64>,
+}
+
+struct Task {
+    flow: Arc<FlowPlan>,
+    index: usize,
+    producer: ThreadedProducer<TargetContext>,
+    syncs: Option<Arc<SyncSender>>,
+    /// Stored progress read at start: (topic, partition) → last replicated upstream offset.
+    stored: HashMap<TopicPartition, i64>,
+    /// Source topic → slot index per partition number.
+    lookup: HashMap<String, HashMap<i32, usize>>,
+    transaction: Option<OpenTransaction>,
+}
+
+impl Task {
+    fn add_partitions(
+        &mut self,
+        consumer: &BaseConsumer<LoggingContext>,
+        partitions: &[TopicPartition],
+    ) -> Result<(), TaskError> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let mut assignment = TopicPartitionList::new();
+        let start_at_end = matches!(
+            self.flow.clients[&ClientRole::SourceConsumer]
+                .settings
+                .get("auto.offset.reset")
+                .map(String::as_str),
+            Some("latest" | "largest" | "end")
+        );
+        let mut slots = self.producer.context().slots.write().expect("slots lock");
+        for (topic, partition) in partitions {
+            let stored = self.stored.get(&(topic.clone(), *partition)).copied();
+            let slot = Arc::new(Slot {
+                source_topic: topic.clone(),
+                partition: *partition,
+                target_topic: self
+                    .flow
+                    .replication_policy
+                    .format_remote_topic(&self.flow.id.source, topic),
+                acked: AtomicI64::new(stored.unwrap_or(-1)),
+                failed: AtomicI64::new(i64::MAX),
+                stored: AtomicI64::new(stored.unwrap_or(-1)),
+            });
+            self.lookup
+                .entry(topic.clone())
+                .or_default()
+                .insert(*partition, slots.len());
+            slots.push(slot);
+            // Resume after the last replicated record; otherwise `auto.offset.reset` (earliest, as MM2).
+            let offset = match stored {
+                Some(offset) if offset >= 0 => Offset::Offset(offset + 1),
+                _ if start_at_end => Offset::End,
+                _ => Offset::Beginning,
+            };
+            assignment
+                .add_partition_offset(topic, *partition, offset)
+                .map_err(TaskError::Client)?;
+        }
+        drop(slots);
+        consumer
+            .incremental_assign(&assignment)
+            .map_err(TaskError::Client)
+    }
+
+    fn remove_partitions(
+        &mut self,
+        consumer: &BaseConsumer<LoggingContext>,
+        partitions: &[TopicPartition],
+    ) {
+        if partitions.is_empty() {
+            return;
+        }
+        let mut assignment = TopicPartitionList::new();
+        for (topic, partition) in partitions {
+            assignment.add_partition(topic, *partition);
+            if let Some(per_topic) = self.lookup.get_mut(topic) {
+                per_topic.remove(partition);
+            }
+        }
+        if let Err(error) = consumer.incremental_unassign(&assignment) {
+            warn!(flow = %self.flow.id, task = self.index, "cannot stop reading removed partitions: {error}");
+        }
+    }
+
+    /// Sends one source record to the same partition of the remote topic.
+    fn replicate(&mut self, message: &BorrowedMessage<'_>) -> Result<(), TaskError> {
+        let Some(&slot_index) = self
+            .lookup
+            .get(message.topic())
+            .and_then(|p| p.get(&message.partition()))
+        else {
+            return Ok(()); // a partition that was just removed
+        };
+        let upstream = message.offset();
+        if upstream < 0 || upstream as u64 > OFFSET_MASK as u64 {
+            return Err(TaskError::OffsetTooLarge(upstream));
+        }
+        if self.flow.exactly_once.enabled && self.transaction.is_none() {
+            self.producer
+                .begin_transaction()
+                .map_err(TaskError::Transaction)?;
+            self.transaction = Some(OpenTransaction {
+                started: Instant::now(),
+                records: 0,
+                last_offsets: HashMap::new(),
+            });
+        }
+        let target_topic = self.producer.context().slots.read().expect("slots lock")[slot_index]
+            .target_topic
+            .clone();
+        let headers = message.headers().map(|borrowed| {
+            borrowed.iter().fold(
+                OwnedHeaders::new_with_capacity(borrowed.count()),
+                |owned, header| {
+                    owned.insert(Header {
+                        key: header.key,
+                        value: header.value,
+                    })
+                },
+            )
+        });
+        let opaque = (slot_index << OFFSET_BITS) | upstream as usize;
+        let mut record =
+            BaseRecord::with_opaque_to(&target_topic, opaque).partition(message.partition());
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        if let Some(timestamp) = message.timestamp().to_millis() {
+            record = record.timestamp(timestamp);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    // Backpressure: the target is slower than the source; wait for room.
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((error, _)) => {
+                    return Err(TaskError::Delivery {
+                        topic: message.topic().to_string(),
+                        partition: message.partition(),
+                        offset: upstream,
+                        reason: error.to_string(),
+                    })
+                }
+            }
+        }
+        if let Some(transaction) = &mut self.transaction {
+            transaction.records += 1;
+            transaction.last_offsets.insert(slot_index, upstream);
+        }
+        Ok(())
+    }
+
+    /// Writes the source offset of every partition whose safe progress moved (at-least-once mode).
+    fn store_progress(&mut self) {
+        let slots: Vec<Arc<Slot>> = self
+            .producer
+            .context()
+            .slots
+            .read()
+            .expect("slots lock")
+            .clone();
+        for slot in slots {
+            let progress = slot.safe_progress();
+            if progress > slot.stored.load(Ordering::Acquire) && self.send_progress(&slot, progress)
+            {
+                slot.stored.store(progress, Ordering::Release);
+            }
+        }
+        if let Some(syncs) = &self.syncs {
+            syncs.promote_and_fire();
+        }
+    }
+
+    fn send_progress(&self, slot: &Slot, offset: i64) -> bool {
+        let key = source_offset_key(&self.flow.id.source, &slot.source_topic, slot.partition);
+        let value = source_offset_value(offset);
+        // No explicit partition: the producer's murmur2 partitioner puts it where Java Connect would.
+        let record = BaseRecord::with_opaque_to(&self.flow.offset_storage.topic, PROGRESS_OPAQUE)
+            .key(&key)
+            .payload(&value);
+        match self.producer.send(record) {
+            Ok(()) => true,
+            Err((error, _)) => {
+                warn!(flow = %self.flow.id, "cannot queue source offset: {error}");
+                false
+            }
+        }
+    }
+
+    /// Exactly-once: commits the open transaction when it is big or old enough (or `force`).
+    fn maybe_commit(&mut self, force: bool) -> Result<(), TaskError> {
+        let due = match &self.transaction {
+            None => false,
+            Some(transaction) => {
+                force
+                    || transaction.records >= TRANSACTION_MAX_RECORDS
+                    || transaction.started.elapsed() >= TRANSACTION_MAX_AGE
+            }
+        };
+        if !due {
+            return Ok(());
+        }
+        let transaction = self.transaction.take().expect("checked above");
+        let slots: Vec<Arc<Slot>> = self
+            .producer
+            .context()
+            .slots
+            .read()
+            .expect("slots lock")
+            .clone();
+        for (slot_index, offset) in &transaction.last_offsets {
+            if !self.send_progress(&slots[*slot_index], *offset) {
+                let _ = self.producer.abort_transaction(Duration::from_secs(30));
+                return Err(TaskError::Progress(
+                    "cannot queue source offsets in the transaction".into(),
+                ));
+            }
+        }
+        let timeout = Duration::from_millis(self.flow.admin_timeout_ms as u64);
+        if let Err(error) = self.producer.commit_transaction(timeout) {
+            let _ = self.producer.abort_transaction(timeout);
+            return Err(TaskError::Transaction(error));
+        }
+        for (slot_index, offset) in &transaction.last_offsets {
+            slots[*slot_index].stored.store(*offset, Ordering::Release);
+        }
+        // Offset syncs only ever name committed records (MM2 queues them from `commitRecord`).
+        let acknowledged: Vec<(usize, i64, i64)> = match &self.producer.context().transactional_acks
+        {
+            Some(pending) => std::mem::take(&mut *pending.lock().expect("acks lock")),
+            None => Vec::new(),
+        };
+        if let Some(syncs) = &self.syncs {
+            for (slot_index, upstream, downstream) in acknowledged {
+                let slot = &slots[slot_index];
+                syncs.queue(&slot.source_topic, slot.partition, upstream, downstream);
+            }
+            syncs.promote_and_fire();
+        }
+        Ok(())
+    }
+
+    /// Stops reading, waits for in-flight records, and stores final progress.
+    fn drain(&mut self, timeout: Duration, healthy: bool) {
+        if self.flow.exactly_once.enabled {
+            if healthy {
+                if let Err(error) = self.maybe_commit(true) {
+                    warn!(flow = %self.flow.id, task = self.index, "final commit failed: {error}");
+                }
+            } else if self.transaction.take().is_some() {
+                let _ = self.producer.abort_transaction(timeout);
+            }
+        } else {
+            if let Err(error) = self.producer.flush(timeout) {
+                warn!(flow = %self.flow.id, task = self.index, "records still in flight at shutdown: {error}");
+            }
+            self.store_progress();
+        }
+        if let Err(error) = self.producer.flush(timeout) {
+            warn!(flow = %self.flow.id, task = self.index, "source offsets still in flight at shutdown: {error}");
+        }
+        if let Some(syncs) = &self.syncs {
+            let _ = syncs.producer.flush(timeout);
+        }
+        info!(flow = %self.flow.id, task = self.index, "source task stopped");
+    }
+}
+
+/// Where offset syncs go, for logs.
+pub fn offset_syncs_cluster(flow: &FlowPlan) -> &str {
+    match flow.offset_syncs.location {
+        OffsetSyncsLocation::Source => &flow.id.source,
+        OffsetSyncsLocation::Target => &flow.id.target,
+    }
+}

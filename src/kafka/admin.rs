@@ -1,0 +1,194 @@
+//! Admin operations a flow needs, bounded by `admin.timeout.ms`: listing topics with their
+//! partition counts, creating topics and partitions, and reading/writing topic configs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
+    ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaResult;
+use rdkafka::types::RDKafkaErrorCode;
+
+/// One cluster's admin client.
+pub struct Admin {
+    client: AdminClient<DefaultClientContext>,
+    timeout: Duration,
+}
+
+/// A topic config entry as MM2's config sync sees it (§6.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfigEntry {
+    pub name: String,
+    pub value: Option<String>,
+    /// The value comes from the broker's hard-coded default (`DEFAULT_CONFIG`).
+    pub is_default: bool,
+    pub is_read_only: bool,
+    pub is_sensitive: bool,
+    pub is_static_broker: bool,
+}
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    /// -1 means the broker default.
+    pub replication_factor: i32,
+    pub configs: Vec<(String, String)>,
+}
+
+/// Outcome of creating one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    Created,
+    AlreadyExists,
+    Failed(String),
+}
+
+impl Admin {
+    pub fn new(config: &ClientConfig, timeout: Duration) -> KafkaResult<Self> {
+        Ok(Self {
+            client: config.create()?,
+            timeout,
+        })
+    }
+
+    fn options(&self) -> AdminOptions {
+        AdminOptions::new()
+            .request_timeout(Some(self.timeout))
+            .operation_timeout(Some(self.timeout))
+    }
+
+    /// Topic name → partition count, from a metadata request (blocking; call off the async runtime).
+    pub fn list_topics(&self) -> KafkaResult<BTreeMap<String, i32>> {
+        let metadata = self.client.inner().fetch_metadata(None, self.timeout)?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|topic| topic.error().is_none())
+            .map(|topic| (topic.name().to_string(), topic.partitions().len() as i32))
+            .collect())
+    }
+
+    /// Creates topics; per-topic outcomes (creation is not atomic across topics).
+    pub async fn create_topics(
+        &self,
+        topics: &[TopicSpec],
+    ) -> KafkaResult<BTreeMap<String, Created>> {
+        let new_topics: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|spec| {
+                let topic = NewTopic::new(
+                    &spec.name,
+                    spec.partitions,
+                    TopicReplication::Fixed(spec.replication_factor),
+                );
+                spec.configs
+                    .iter()
+                    .fold(topic, |topic, (key, value)| topic.set(key, value))
+            })
+            .collect();
+        let results = self
+            .client
+            .create_topics(new_topics.iter(), &self.options())
+            .await?;
+        Ok(results
+            .into_iter()
+            .map(|result| match result {
+                Ok(name) => (name, Created::Created),
+                Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => (name, Created::AlreadyExists),
+                Err((name, code)) => (name, Created::Failed(code.to_string())),
+            })
+            .collect())
+    }
+
+    /// Raises partition counts; `InvalidPartitions` (already that many) is not an error (§6.3).
+    pub async fn create_partitions(
+        &self,
+        topics: &[(String, i32)],
+    ) -> KafkaResult<Vec<(String, Result<(), String>)>> {
+        let requests: Vec<NewPartitions<'_>> = topics
+            .iter()
+            .map(|(name, count)| NewPartitions::new(name, *count as usize))
+            .collect();
+        let results = self
+            .client
+            .create_partitions(requests.iter(), &self.options())
+            .await?;
+        Ok(results
+            .into_iter()
+            .map(|result| match result {
+                Ok(name) => (name, Ok(())),
+                Err((name, RDKafkaErrorCode::InvalidPartitions)) => (name, Ok(())),
+                Err((name, code)) => (name, Err(code.to_string())),
+            })
+            .collect())
+    }
+
+    /// The configs of each topic; topics that could not be described are left out.
+    pub async fn describe_topic_configs(
+        &self,
+        topics: &[String],
+    ) -> KafkaResult<BTreeMap<String, Vec<TopicConfigEntry>>> {
+        let specifiers: Vec<ResourceSpecifier<'_>> =
+            topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+        let results = self
+            .client
+            .describe_configs(specifiers.iter(), &self.options())
+            .await?;
+        let mut out = BTreeMap::new();
+        for (topic, result) in topics.iter().zip(results) {
+            if let Ok(resource) = result {
+                let entries = resource
+                    .entries
+                    .into_iter()
+                    .map(|entry| TopicConfigEntry {
+                        is_default: entry.source == ConfigSource::Default,
+                        is_static_broker: entry.source == ConfigSource::StaticBroker,
+                        name: entry.name,
+                        value: entry.value,
+                        is_read_only: entry.is_read_only,
+                        is_sensitive: entry.is_sensitive,
+                    })
+                    .collect();
+                out.insert(topic.clone(), entries);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces each topic's dynamic config with the given set (legacy `AlterConfigs`, what MM2 does
+    /// with `use.incremental.alter.configs=never`).
+    pub async fn alter_topic_configs(
+        &self,
+        configs: &BTreeMap<String, Vec<(String, String)>>,
+    ) -> KafkaResult<Vec<(String, Result<(), String>)>> {
+        let alters: Vec<AlterConfig<'_>> = configs
+            .iter()
+            .map(|(topic, entries)| {
+                entries.iter().fold(
+                    AlterConfig::new(ResourceSpecifier::Topic(topic)),
+                    |alter, (key, value)| alter.set(key, value),
+                )
+            })
+            .collect();
+        let results = self
+            .client
+            .alter_configs(alters.iter(), &self.options())
+            .await?;
+        Ok(configs
+            .keys()
+            .zip(results)
+            .map(|(topic, result)| {
+                (
+                    topic.clone(),
+                    result.map(|_| ()).map_err(|(_, code)| code.to_string()),
+                )
+            })
+            .collect())
+    }
+}
