@@ -1,34 +1,48 @@
-//! Source replication against the two local Apache Kafka clusters: records copied field for field
-//! and in order, resume after SIGKILL, progress stored in Connect's format, topic selection.
+//! Source replication against the two local Apache Kafka clusters (issue 3): records copied field
+//! for field and in order under both replication policies, topic selection and refresh, no loops
+//! in active/active, nothing lost across SIGKILLs, progress stored in Connect's exact format,
+//! offset syncs in MM2's layout, and exactly-once delivery.
 
 mod support;
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_mirrord::flow::records::{decode_source_offset, source_offset_key, OffsetSync};
 use support::*;
 
+const SETTINGS: &str = "emit.heartbeats.enabled = false\nreplication.factor = 1\noffset-syncs.topic.replication.factor = 1\n\
+    checkpoints.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n\
+    target.offset.storage.replication.factor = 1\ntarget.offset.flush.interval.ms = 1000\n\
+    refresh.topics.interval.seconds = 2\nmirrord.http.listen = off\n";
+
 /// A config replicating `topics` from the local `source` to the local `target` cluster.
-fn config(dir: &std::path::Path, topics: &str, extra: &str) -> std::path::PathBuf {
+fn config(dir: &Path, topics: &str, extra: &str) -> PathBuf {
     let kafka = test_kafka();
     write_properties(
         dir,
         "mm2.properties",
         &format!(
             "clusters = source, target\nsource.bootstrap.servers = {}\ntarget.bootstrap.servers = {}\n\
-             source->target.enabled = true\nsource->target.topics = {topics}\nemit.heartbeats.enabled = false\n\
-             replication.factor = 1\noffset-syncs.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n\
-             heartbeats.topic.replication.factor = 1\ntarget.offset.storage.replication.factor = 1\n\
-             target.offset.flush.interval.ms = 1000\nrefresh.topics.interval.seconds = 2\nmirrord.http.listen = off\n{extra}",
+             source->target.enabled = true\nsource->target.topics = {topics}\n{SETTINGS}{extra}",
             kafka.get("SOURCE_BOOTSTRAP"),
             kafka.get("TARGET_BOOTSTRAP")
         ),
     )
 }
 
-/// Records with keys, headers and explicit timestamps, including null keys/values and empty and
-/// binary headers.
-fn records(partition: i32, count: usize) -> Vec<TestRecord> {
-    (0..count)
+fn endpoints() -> (&'static str, &'static str) {
+    let kafka = test_kafka();
+    (kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP"))
+}
+
+/// Records with keys, headers and explicit timestamps, including null keys/values and empty,
+/// duplicate, null and binary headers. `id` makes each record unique across partitions and batches.
+fn records(partition: i32, first: usize, count: usize) -> Vec<TestRecord> {
+    (first..first + count)
         .map(|i| TestRecord {
             key: (i % 7 != 3).then(|| format!("key-{partition}-{i}").into_bytes()),
             value: (i % 11 != 5)
@@ -40,42 +54,502 @@ fn records(partition: i32, count: usize) -> Vec<TestRecord> {
                     ("h1".into(), Some(vec![0, 255, 1])),
                 ],
                 2 => vec![("empty".into(), Some(vec![])), ("null".into(), None)],
-                _ => vec![("n".into(), Some(i.to_le_bytes().to_vec()))],
+                _ => vec![("id".into(), Some(format!("{partition}-{i}").into_bytes()))],
             },
             timestamp: 1_600_000_000_000 + (i as i64) * 1000 + partition as i64,
         })
         .collect()
 }
 
+/// Records are told apart by their timestamp, unique per (partition, index) by construction.
+fn identity(record: &TestRecord) -> i64 {
+    record.timestamp
+}
+
+/// Creates topics with 1, 4 and 8 partitions holding ≥ 100,000 records in all; returns them.
+fn load_three_topics(prefix: &str) -> Vec<(String, i32, usize)> {
+    let (source, _) = endpoints();
+    let layout = [
+        (format!("{prefix}-one"), 1, 20_000),
+        (format!("{prefix}-four"), 4, 10_000),
+        (format!("{prefix}-eight"), 8, 5_000),
+    ];
+    for (topic, partitions, per_partition) in &layout {
+        create_topic(source, topic, *partitions);
+        for partition in 0..*partitions {
+            produce(
+                source,
+                topic,
+                partition,
+                &records(partition, 0, *per_partition),
+            );
+        }
+    }
+    layout.to_vec()
+}
+
+fn assert_identical_copies(layout: &[(String, i32, usize)], remote: impl Fn(&str) -> String) {
+    let (_, target) = endpoints();
+    for (topic, partitions, per_partition) in layout {
+        let remote_topic = remote(topic);
+        assert_eq!(
+            watermarks(target, &remote_topic).len(),
+            *partitions as usize,
+            "{remote_topic} has the source's partition count"
+        );
+        for partition in 0..*partitions {
+            let copied = read_partition(target, &remote_topic, partition, "read_committed");
+            assert_eq!(
+                copied.len(),
+                *per_partition,
+                "{remote_topic}/{partition}: record count"
+            );
+            let expected = records(partition, 0, *per_partition);
+            if let Some(index) = (0..copied.len()).find(|i| copied[*i] != expected[*i]) {
+                panic!("{remote_topic}/{partition}: record {index} differs:\n  copied   {:?}\n  expected {:?}", copied[index], expected[index]);
+            }
+        }
+    }
+}
+
+fn wait_for_copies(layout: &[(String, i32, usize)], remote: impl Fn(&str) -> String) {
+    let (_, target) = endpoints();
+    let expected: i64 = layout.iter().map(|(_, p, n)| *p as i64 * *n as i64).sum();
+    wait_until(
+        Duration::from_secs(120),
+        "every record on the target",
+        || {
+            layout
+                .iter()
+                .map(|(topic, _, _)| record_count(target, &remote(topic)))
+                .sum::<i64>()
+                >= expected
+        },
+    );
+}
+
 #[test]
-fn copies_every_record_field_for_field_in_order() {
-    let kafka = test_kafka();
-    let (source, target) = (kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP"));
-    let topic = unique("copy");
-    create_topic(source, &topic, 3);
-    let per_partition = 2_000;
-    for partition in 0..3 {
+fn default_policy_copies_three_topics_field_for_field_in_order() {
+    let prefix = unique("copy");
+    let layout = load_three_topics(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(&config(
+        dir.path(),
+        &format!("{prefix}-.*"),
+        "source->target.tasks.max = 3\n",
+    ));
+    let remote = |topic: &str| format!("source.{topic}");
+    wait_for_copies(&layout, remote);
+    assert_identical_copies(&layout, remote);
+    assert_eq!(
+        daemon.terminate(Duration::from_secs(30)),
+        Some(0),
+        "SIGTERM is a clean stop"
+    );
+}
+
+#[test]
+fn identity_policy_keeps_topic_names() {
+    let prefix = unique("identity");
+    let layout = load_three_topics(&prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let extra =
+        "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n";
+    let mut daemon = Daemon::start(&config(dir.path(), &format!("{prefix}-.*"), extra));
+    let remote = |topic: &str| topic.to_string();
+    wait_for_copies(&layout, remote);
+    assert_identical_copies(&layout, remote);
+    assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
+}
+
+#[test]
+fn new_topics_are_picked_up_and_excluded_or_internal_topics_never_appear() {
+    let (source, target) = endpoints();
+    let prefix = unique("select");
+    create_topic(source, &format!("{prefix}-early"), 2);
+    produce(source, &format!("{prefix}-early"), 0, &records(0, 0, 10));
+    let dir = tempfile::tempdir().unwrap();
+    let topics = format!(".*{prefix}.*");
+    let extra =
+        format!("source->target.topics.exclude = .*{prefix}-skip.*, .*[\\-\\.]internal, __.*\n");
+    let _daemon = Daemon::start(&config(dir.path(), &topics, &extra));
+    wait_until(Duration::from_secs(30), "the early topic", || {
+        record_count(target, &format!("source.{prefix}-early")) == 10
+    });
+
+    for (topic, partitions) in [
+        (format!("{prefix}-late"), 3),
+        (format!("{prefix}-skip-me"), 1),
+        (format!("{prefix}-x.internal"), 1),
+        (format!("__{prefix}"), 1),
+    ] {
+        create_topic(source, &topic, partitions);
+        produce(source, &topic, 0, &records(0, 0, 5));
+    }
+    // refresh.topics.interval.seconds = 2: a new topic shows up within a few refreshes.
+    wait_until(
+        Duration::from_secs(20),
+        "the topic created while running",
+        || record_count(target, &format!("source.{prefix}-late")) == 5,
+    );
+    assert_eq!(
+        watermarks(target, &format!("source.{prefix}-late")).len(),
+        3
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let on_target = list_topics(target);
+    for never in [
+        format!("source.{prefix}-skip-me"),
+        format!("source.{prefix}-x.internal"),
+        format!("source.__{prefix}"),
+    ] {
+        assert!(
+            !on_target.contains(&never),
+            "{never} must not be replicated"
+        );
+    }
+}
+
+#[test]
+fn active_active_never_loops() {
+    let (source, target) = endpoints();
+    let prefix = unique("loop");
+    create_topic(source, &format!("{prefix}-s"), 1);
+    create_topic(target, &format!("{prefix}-t"), 1);
+    produce(source, &format!("{prefix}-s"), 0, &records(0, 0, 20));
+    produce(target, &format!("{prefix}-t"), 0, &records(0, 0, 20));
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(
+        dir.path(),
+        &format!(".*{prefix}.*"),
+        &format!("target->source.enabled = true\ntarget->source.topics = .*{prefix}.*\n"),
+    );
+    let _daemon = Daemon::start(&file);
+    wait_until(Duration::from_secs(30), "both directions", || {
+        record_count(target, &format!("source.{prefix}-s")) == 20
+            && record_count(source, &format!("target.{prefix}-t")) == 20
+    });
+    std::thread::sleep(Duration::from_secs(6)); // three refresh cycles
+    for (cluster, looped) in [
+        (source, format!("target.source.{prefix}-s")),
+        (target, format!("source.target.{prefix}-t")),
+    ] {
+        assert!(
+            !list_topics(cluster).contains(&looped),
+            "{looped} must never exist"
+        );
+    }
+}
+
+/// Produces `per_partition` records to each partition in small steps until done or `stop`.
+fn produce_slowly(
+    topic: String,
+    partitions: i32,
+    per_partition: usize,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let (source, _) = endpoints();
+    std::thread::spawn(move || {
+        let step = 500;
+        let mut first = 0;
+        while first < per_partition && !stop.load(Ordering::Relaxed) {
+            for partition in 0..partitions {
+                produce(
+                    source,
+                    &topic,
+                    partition,
+                    &records(partition, first, step.min(per_partition - first)),
+                );
+            }
+            first += step;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+/// Every source record is on the target, in source order after dropping re-sent duplicates.
+fn assert_nothing_missing(
+    topic: &str,
+    remote: &str,
+    partitions: i32,
+    per_partition: usize,
+) -> usize {
+    let (_, target) = endpoints();
+    let mut duplicates = 0;
+    for partition in 0..partitions {
+        let copied = read_partition(target, remote, partition, "read_committed");
+        let mut seen = std::collections::HashSet::new();
+        let first_occurrences: Vec<i64> = copied
+            .iter()
+            .map(identity)
+            .filter(|id| seen.insert(*id))
+            .collect();
+        duplicates += copied.len() - first_occurrences.len();
+        let expected: Vec<i64> = records(partition, 0, per_partition)
+            .iter()
+            .map(identity)
+            .collect();
+        assert_eq!(
+            first_occurrences.len(),
+            expected.len(),
+            "{topic}/{partition}: distinct records on the target"
+        );
+        assert_eq!(
+            first_occurrences, expected,
+            "{topic}/{partition}: records missing or out of order"
+        );
+    }
+    duplicates
+}
+
+#[test]
+fn sigkill_three_times_loses_nothing_and_progress_is_stored_in_connect_format() {
+    let (source, target) = endpoints();
+    let topic = unique("kill");
+    let (partitions, per_partition) = (4, 6_000);
+    create_topic(source, &topic, partitions);
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = produce_slowly(topic.clone(), partitions, per_partition, stop.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(dir.path(), &topic, "");
+    let remote = format!("source.{topic}");
+    for round in 0..3 {
+        let mut daemon = Daemon::start(&file);
+        wait_until(Duration::from_secs(30), "some progress", || {
+            record_count(target, &remote) > (round as i64 + 1) * 1_000
+        });
+        std::thread::sleep(Duration::from_millis(700 + round * 300));
+        daemon.kill(); // SIGKILL
+    }
+    producer.join().unwrap();
+    let mut daemon = Daemon::start(&file);
+    wait_until(Duration::from_secs(60), "catch-up", || {
+        record_count(target, &remote) >= (partitions as usize * per_partition) as i64
+    });
+    // Stored progress reaches the end once the flush interval (1 s) passed; then stop cleanly.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
+    let duplicates = assert_nothing_missing(&topic, &remote, partitions, per_partition);
+    eprintln!("re-sent after 3 SIGKILLs: {duplicates} records");
+    stop.store(true, Ordering::Relaxed);
+
+    // mm2-offsets.source.internal: Connect's exact key and value bytes, on the partition Java
+    // Connect would choose, ending at the last source offset of each partition.
+    let offsets_topic = "mm2-offsets.source.internal";
+    let offset_partitions = watermarks(target, offsets_topic).len() as i32;
+    assert_eq!(offset_partitions, 25, "offset.storage.partitions default");
+    let mut latest: BTreeMap<i32, i64> = BTreeMap::new();
+    for (partition_of_record, key, value) in read_raw(target, offsets_topic) {
+        let Some((cluster, stored_topic, partition, offset)) =
+            decode_source_offset(&key, value.as_deref())
+        else {
+            continue;
+        };
+        if stored_topic != topic {
+            continue;
+        }
+        assert_eq!(cluster, "source");
+        assert_eq!(
+            key,
+            source_offset_key("source", &topic, partition),
+            "key bytes"
+        );
+        assert_eq!(
+            String::from_utf8(key.clone()).unwrap(),
+            format!(
+                r#"["MirrorSourceConnector",{{"cluster":"source","partition":{partition},"topic":"{topic}"}}]"#
+            )
+        );
+        let value = String::from_utf8(value.unwrap()).unwrap();
+        assert_eq!(
+            value,
+            format!(r#"{{"offset":{}}}"#, offset.unwrap()),
+            "value bytes"
+        );
+        assert_eq!(
+            partition_of_record,
+            kafka_partition(&key, offset_partitions),
+            "offsets record on Java Connect's partition"
+        );
+        latest.insert(partition, offset.unwrap());
+    }
+    let expected: BTreeMap<i32, i64> = (0..partitions)
+        .map(|p| (p, per_partition as i64 - 1))
+        .collect();
+    assert_eq!(
+        latest, expected,
+        "stored progress = last replicated offset per partition"
+    );
+}
+
+#[test]
+fn offset_syncs_decode_to_mm2_layout_and_follow_the_emission_rules() {
+    let (source, target) = endpoints();
+    let topic = unique("syncs");
+    create_topic(source, &topic, 1);
+    produce(source, &topic, 0, &records(0, 0, 1_000));
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(&config(dir.path(), &topic, "offset.lag.max = 100\n"));
+    wait_until(Duration::from_secs(30), "copies", || {
+        record_count(target, &format!("source.{topic}")) == 1_000
+    });
+    let syncs_for_topic = || -> Vec<OffsetSync> {
+        read_raw(source, "mm2-offset-syncs.target.internal")
+            .into_iter()
+            .map(|(partition, key, value)| {
+                assert_eq!(partition, 0, "offset syncs go to partition 0");
+                OffsetSync::decode(&key, value.as_deref().unwrap()).expect("§5 layout")
+            })
+            .filter(|sync| sync.topic == topic)
+            .collect()
+    };
+    // The delayed latest position is promoted at each progress flush (1 s).
+    wait_until(Duration::from_secs(20), "the final offset sync", || {
+        syncs_for_topic().last().is_some_and(|s| s.upstream == 999)
+    });
+    daemon.terminate(Duration::from_secs(30));
+    let syncs = syncs_for_topic();
+    assert_eq!(
+        (syncs[0].upstream, syncs[0].downstream),
+        (0, 0),
+        "the first record always syncs"
+    );
+    for pair in syncs.windows(2) {
+        assert!(
+            pair[1].upstream > pair[0].upstream,
+            "syncs move forward: {pair:?}"
+        );
+        // offset.lag.max = 100: never more than 100 records past the last sync before the next.
+        assert!(pair[1].downstream - pair[0].downstream <= 101, "{pair:?}");
+    }
+    assert!(
+        syncs.iter().all(|s| s.upstream == s.downstream),
+        "fresh target: offsets match"
+    );
+    assert!(
+        syncs.len() >= 10,
+        "at least one sync per 101 records: {}",
+        syncs.len()
+    );
+}
+
+#[test]
+fn exactly_once_counts_each_record_once_across_sigkills() {
+    let (source, target) = endpoints();
+    let topic = unique("eos");
+    let (partitions, per_partition) = (3, 5_000);
+    create_topic(source, &topic, partitions);
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = produce_slowly(topic.clone(), partitions, per_partition, stop.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(
+        dir.path(),
+        &topic,
+        "source->target.exactly.once.support = enabled\n",
+    );
+    let remote = format!("source.{topic}");
+    for round in 0..2 {
+        let mut daemon = Daemon::start(&file);
+        wait_until(Duration::from_secs(60), "some progress", || {
+            record_count(target, &remote) > (round as i64 + 1) * 1_500
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        daemon.kill();
+    }
+    producer.join().unwrap();
+    let mut daemon = Daemon::start(&file);
+    let total = partitions as usize * per_partition;
+    wait_until(Duration::from_secs(90), "catch-up", || {
+        (0..partitions)
+            .map(|p| read_partition(target, &remote, p, "read_committed").len())
+            .sum::<usize>()
+            >= total
+    });
+    assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
+    let duplicates = assert_nothing_missing(&topic, &remote, partitions, per_partition);
+    assert_eq!(
+        duplicates, 0,
+        "a read_committed consumer sees every record exactly once"
+    );
+}
+
+/// MM2 config for the takeover tests (same file for both replicators).
+fn takeover_config(dir: &Path, topic: &str) -> PathBuf {
+    config(
+        dir,
+        topic,
+        "target.config.storage.replication.factor = 1\ntarget.status.storage.replication.factor = 1\n\
+         sync.topic.acls.enabled = false\nemit.checkpoints.enabled = true\n",
+    )
+}
+
+#[test]
+fn takeover_from_mirror_maker_2_and_back() {
+    let (source, target) = endpoints();
+    let topic = unique("takeover");
+    let partitions = 2;
+    create_topic(source, &topic, partitions);
+    let dir = tempfile::tempdir().unwrap();
+    let file = takeover_config(dir.path(), &topic);
+    let remote = format!("source.{topic}");
+    let batch = 3_000;
+
+    // 1. Apache MM2 copies the first backlog and stops cleanly (Connect commits its offsets).
+    for partition in 0..partitions {
+        produce(source, &topic, partition, &records(partition, 0, batch));
+    }
+    let mut mm2 = MirrorMaker::start(&file);
+    wait_until(
+        Duration::from_secs(120),
+        "MM2 copied the first backlog",
+        || record_count(target, &remote) >= (partitions as usize * batch) as i64,
+    );
+    std::thread::sleep(Duration::from_secs(3)); // an offset flush (1 s) after the last record
+    mm2.stop();
+    let after_mm2 = record_count(target, &remote);
+
+    // 2. kafka-mirrord resumes from MM2's stored offsets: nothing re-copied, nothing missing.
+    for partition in 0..partitions {
+        produce(source, &topic, partition, &records(partition, batch, batch));
+    }
+    let mut daemon = Daemon::start(&file);
+    wait_until(
+        Duration::from_secs(60),
+        "kafka-mirrord copied the second backlog",
+        || record_count(target, &remote) >= after_mm2 + (partitions as usize * batch) as i64,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        record_count(target, &remote),
+        (partitions as usize * 2 * batch) as i64,
+        "no record re-copied after MM2's committed offsets"
+    );
+    assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
+
+    // 3. And back: MM2 resumes where kafka-mirrord stopped.
+    for partition in 0..partitions {
         produce(
             source,
             &topic,
             partition,
-            &records(partition, per_partition),
+            &records(partition, 2 * batch, batch),
         );
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::start(&config(dir.path(), &topic, ""));
-    let remote = format!("source.{topic}");
-    wait_until(Duration::from_secs(60), "all records on the target", || {
-        record_count(target, &remote) >= 3 * per_partition as i64
-    });
-    for partition in 0..3 {
-        let copied = read_partition(target, &remote, partition, "read_committed");
-        assert_eq!(copied.len(), per_partition, "partition {partition}");
-        assert_eq!(
-            copied,
-            records(partition, per_partition),
-            "partition {partition} differs"
-        );
-    }
-    assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
+    let mut mm2 = MirrorMaker::start(&file);
+    wait_until(
+        Duration::from_secs(120),
+        "MM2 copied the third backlog",
+        || record_count(target, &remote) >= (partitions as usize * 3 * batch) as i64,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    mm2.stop();
+    assert_eq!(
+        record_count(target, &remote),
+        (partitions as usize * 3 * batch) as i64,
+        "MM2 re-copied nothing kafka-mirrord had stored"
+    );
+    assert_eq!(
+        assert_nothing_missing(&topic, &remote, partitions, 3 * batch),
+        0
+    );
 }

@@ -355,3 +355,78 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// Kafka's default partitioner: `toPositive(murmur2(key)) % partitions`.
+pub fn kafka_partition(key: &[u8], partitions: i32) -> i32 {
+    ((murmur2::murmur2(key, murmur2::KAFKA_SEED) & 0x7fff_ffff) % partitions as u32) as i32
+}
+
+/// Apache MirrorMaker 2 (dedicated mode) from the same Maven Central release as the brokers.
+pub struct MirrorMaker {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl MirrorMaker {
+    pub fn start(config: &Path) -> Self {
+        static MM2_LIBS: OnceLock<String> = OnceLock::new();
+        let mm2_libs = MM2_LIBS.get_or_init(|| {
+            let output = std::process::Command::new(repo_root().join("scripts/test-kafka"))
+                .arg("fetch-mm2")
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "fetch-mm2 failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            // fetch-mm2 puts the MM2 jars next to the broker's: <cache>/kafka-<version>/mm2-libs.
+            let libs = Path::new(test_kafka().get("KAFKA_LIBS")).with_file_name("mm2-libs");
+            assert!(libs.is_dir(), "{} missing after fetch-mm2", libs.display());
+            libs.display().to_string()
+        });
+        let kafka_libs = test_kafka().get("KAFKA_LIBS").to_string();
+        let log = config.with_extension(format!("{}.mm2.log", unique("mm2")));
+        let child = std::process::Command::new("java")
+            .args(["-Xms256M", "-Xmx1G", "-cp"])
+            .arg(format!("{mm2_libs}/*:{kafka_libs}/*"))
+            .arg("org.apache.kafka.connect.mirror.MirrorMaker")
+            .arg(config)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    /// SIGTERM (Connect commits source offsets on a clean stop) and wait.
+    pub fn stop(&mut self) {
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("MirrorMaker 2 did not stop within 90 s");
+    }
+}
+
+impl Drop for MirrorMaker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!("---- MirrorMaker 2 log tail ({}) ----", self.log.display());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
