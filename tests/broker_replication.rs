@@ -553,3 +553,59 @@ fn takeover_from_mirror_maker_2_and_back() {
         0
     );
 }
+
+#[test]
+fn a_record_too_large_for_the_target_stalls_only_its_task_and_is_retried() {
+    let (source, target) = endpoints();
+    let prefix = unique("large");
+    let (big, small) = (format!("{prefix}-a-big"), format!("{prefix}-b-ok"));
+    create_topic(source, &big, 1);
+    create_topic(source, &small, 1);
+    // The remote copy of `big` exists already and refuses records over 1 KB.
+    create_topic_with_config(
+        target,
+        &format!("source.{big}"),
+        1,
+        &[("max.message.bytes", "1024")],
+    );
+    let large = TestRecord {
+        key: None,
+        value: Some(vec![7u8; 20_000]),
+        headers: vec![],
+        timestamp: 1_700_000_000_000,
+    };
+    produce(source, &big, 0, &[large]);
+    produce(source, &small, 0, &records(0, 0, 100));
+    let dir = tempfile::tempdir().unwrap();
+    // Two tasks: sorted round-robin puts `-a-big` on task 0 and `-b-ok` on task 1.
+    let mut daemon = Daemon::start(&config(
+        dir.path(),
+        &format!("{prefix}-.*"),
+        "source->target.tasks.max = 2\nsync.topic.configs.enabled = false\n",
+    ));
+    wait_until(
+        Duration::from_secs(30),
+        "the healthy topic keeps flowing",
+        || record_count(target, &format!("source.{small}")) == 100,
+    );
+    produce(source, &small, 0, &records(0, 100, 100));
+    wait_until(
+        Duration::from_secs(30),
+        "more records on the healthy topic",
+        || record_count(target, &format!("source.{small}")) == 200,
+    );
+    wait_until(Duration::from_secs(30), "the failure to be logged", || {
+        daemon.log_text().contains("source task failed")
+    });
+    let log = daemon.log_text();
+    assert!(
+        log.contains(&big) && log.contains("retry_in_s"),
+        "the log names the topic and the retry:\n{log}"
+    );
+    assert_eq!(record_count(target, &format!("source.{big}")), 0);
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "the process keeps running"
+    );
+    assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
+}

@@ -111,16 +111,26 @@ fn client_config(bootstrap: &str) -> ClientConfig {
 }
 
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    create_topic_with_config(bootstrap, topic, partitions, &[]);
+}
+
+pub fn create_topic_with_config(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
     let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    let new_topic = configs.iter().fold(
+        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+        |t, (k, v)| t.set(k, v),
+    );
     let results = runtime
-        .block_on(admin.create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        ))
+        .block_on(admin.create_topics(&[new_topic], &AdminOptions::new()))
         .unwrap();
     for result in results {
         result.unwrap_or_else(|(name, code)| panic!("cannot create {name}: {code}"));
