@@ -65,4 +65,24 @@ pub enum Command {
         #[arg(long, default_value_t = 10, value_name = "SECONDS")]
         timeout: u64,
     },
+    /// Print where a consumer group resumes on the target: its committed offsets on the source,
+    /// the translated offsets from the latest checkpoints, and their age (like MM2's
+    /// RemoteClusterUtils.translateOffsets).
+    TranslateOffsets {
+        /// The consumer group.
+        #[arg(long)]
+        group: String,
+        /// Source cluster alias (the group's current cluster).
+        #[arg(long)]
+        source: String,
+        /// Target cluster alias (where the group moves to).
+        #[arg(long)]
+        target: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The MirrorMaker 2 properties file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }

@@ -34,9 +34,20 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
+    if let Some(Command::TranslateOffsets {
+        group,
+        source,
+        target,
+        json,
+        file,
+    }) = &cli.command
+    {
+        let code = runtime.block_on(commands::translate::run(file, group, source, target, *json));
+        return ExitCode::from(code);
+    }
     let target = match &cli.command {
         Some(Command::Check { target, .. }) => target.clone(),
-        None => cli.run.clone(),
+        _ => cli.run.clone(),
     };
     let command = cli.command;
     let (file, target_clusters) = match target.normalized() {
@@ -58,7 +69,7 @@ fn main() -> ExitCode {
                 commands::check::run(&file, &options, json, connect, Duration::from_secs(timeout))
                     .await
             }
-            None => commands::run::run(&file, &options).await,
+            _ => commands::run::run(&file, &options).await,
         }
     });
     ExitCode::from(code)

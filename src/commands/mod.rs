@@ -1,7 +1,9 @@
-//! The CLI verbs: `check` (validate and print the plan) and the run command (the daemon).
+//! The CLI verbs: `check` (validate and print the plan), `translate-offsets`, and the run command
+//! (the daemon).
 
 pub mod check;
 pub mod run;
+pub mod translate;
 
 use crate::config::diagnostics::ConfigErrors;
 

@@ -94,7 +94,7 @@ pub async fn run(
     let mut known = partitions;
     loop {
         tokio::select! {
-            _ = until_shutdown(&mut shutdown) => break,
+            _ = super::until_shutdown(&mut shutdown) => break,
             _ = tick(&mut refresh) => {
                 match sync_topics(&flow, &source_admin, &target_admin, &mut problems).await {
                     Ok(partitions) if partitions != known => {
@@ -149,14 +149,9 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
 /// Sleeps, returning true early if shutdown was requested.
 async fn wait_or_shutdown(shutdown: &mut watch::Receiver<bool>, duration: Duration) -> bool {
     tokio::select! {
-        _ = until_shutdown(shutdown) => true,
+        _ = super::until_shutdown(shutdown) => true,
         _ = tokio::time::sleep(duration) => false,
     }
-}
-
-/// Resolves once shutdown was requested (or its sender is gone).
-async fn until_shutdown(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 async fn connect_admins(

@@ -1,11 +1,16 @@
-//! Running flows. A flow `A->B` of the plan runs its connector (topics on both clusters, task
-//! assignment) and its source tasks (records); heartbeats and checkpoints arrive next.
+//! Running flows. A replicating flow `A->B` runs its connector (topics on both clusters, task
+//! assignment), its source tasks (records), its checkpoint task (consumer groups) and its heartbeat
+//! task; a heartbeats-only flow runs the heartbeat task alone.
 //!
 //! [`Flow::start`] spawns everything on the tokio runtime; [`Flow::stop`] asks the tasks to drain
 //! in-flight records and store their progress, and resolves when they did.
 
 pub mod assignment;
+pub mod checkpoint_task;
+pub mod checkpoints;
 mod connector;
+pub mod heartbeat_task;
+pub mod offset_sync_store;
 pub mod offset_syncs;
 pub mod records;
 pub mod source_task;
@@ -37,14 +42,18 @@ impl Flow {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let stop_tasks = Arc::new(AtomicBool::new(false));
         let id = plan.id.clone();
+        let heartbeats = heartbeat_task::run(plan.clone(), shutdown_rx.clone());
         let supervisor = match plan.mode {
             FlowMode::Replicate => {
-                tokio::spawn(connector::run(plan, shutdown_rx, stop_tasks.clone()))
+                let source = connector::run(plan.clone(), shutdown_rx.clone(), stop_tasks.clone());
+                let checkpoints = checkpoint_task::run(plan.clone(), shutdown_rx);
+                tokio::spawn(async move {
+                    tokio::join!(source, checkpoints, heartbeats);
+                })
             }
             FlowMode::HeartbeatsOnly => tokio::spawn(async move {
-                info!(flow = %plan.id, "heartbeats-only flow: heartbeat emission is not implemented yet");
-                let mut shutdown_rx = shutdown_rx;
-                let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                info!(flow = %plan.id, "heartbeats-only flow started");
+                heartbeats.await;
             }),
         };
         Self {
@@ -69,4 +78,10 @@ impl Flow {
     pub fn is_finished(&self) -> bool {
         self.supervisor.is_finished()
     }
+}
+
+/// Resolves once shutdown was requested (or its sender is gone). Holds no lock guard across an
+/// await, so futures using it stay `Send`.
+pub(crate) async fn until_shutdown(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }

@@ -6,8 +6,12 @@ use std::collections::{HashMap, VecDeque};
 
 use super::records::OffsetSync;
 
-/// MM2 allows this many offset-sync sends in flight per task.
-pub const MAX_IN_FLIGHT_SYNCS: usize = 10;
+/// Offset-sync sends in flight per task. MM2 allows 10, which starves partitions during bursts:
+/// a pending sync that cannot be sent is replaced by the next one, so a partition whose records
+/// were acknowledged while the budget was used up loses its intermediate syncs and consumers
+/// re-read more after failover (KAFKA-12558, KAFKA-14610). Which syncs become pending follows
+/// MM2's rules exactly; only this budget differs.
+pub const MAX_IN_FLIGHT_SYNCS: usize = 1000;
 
 /// Trigger state of one source partition, reset when the task restarts.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -113,6 +113,93 @@ impl OffsetSync {
     }
 }
 
+/// A heartbeat (topic `heartbeats`): key STRING source alias, STRING target alias; value INT16
+/// version 0, INT64 timestamp (ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub source: String,
+    pub target: String,
+    pub timestamp: i64,
+}
+
+impl Heartbeat {
+    pub fn key(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + self.source.len() + self.target.len());
+        put_string(&mut out, &self.source);
+        put_string(&mut out, &self.target);
+        out
+    }
+
+    pub fn value(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(10);
+        out.extend_from_slice(&0i16.to_be_bytes());
+        out.extend_from_slice(&self.timestamp.to_be_bytes());
+        out
+    }
+
+    pub fn decode(key: &[u8], value: &[u8]) -> Result<Self, DecodeError> {
+        let mut key = Reader::new(key, "heartbeat key");
+        let mut value = Reader::new(value, "heartbeat value");
+        let source = key.string()?;
+        let target = key.string()?;
+        let _version = value.i16()?;
+        Ok(Self {
+            source,
+            target,
+            timestamp: value.i64()?,
+        })
+    }
+}
+
+/// A checkpoint (topic `<source>.checkpoints.internal`): key STRING group, STRING topic (the
+/// target-side name), INT32 partition; value INT16 version 0, INT64 upstream offset, INT64
+/// downstream offset, STRING metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    pub upstream: i64,
+    pub downstream: i64,
+    pub metadata: String,
+}
+
+impl Checkpoint {
+    pub fn key(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + self.group.len() + self.topic.len());
+        put_string(&mut out, &self.group);
+        put_string(&mut out, &self.topic);
+        out.extend_from_slice(&self.partition.to_be_bytes());
+        out
+    }
+
+    pub fn value(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(20 + self.metadata.len());
+        out.extend_from_slice(&0i16.to_be_bytes());
+        out.extend_from_slice(&self.upstream.to_be_bytes());
+        out.extend_from_slice(&self.downstream.to_be_bytes());
+        put_string(&mut out, &self.metadata);
+        out
+    }
+
+    pub fn decode(key: &[u8], value: &[u8]) -> Result<Self, DecodeError> {
+        let mut key = Reader::new(key, "checkpoint key");
+        let mut value = Reader::new(value, "checkpoint value");
+        let group = key.string()?;
+        let topic = key.string()?;
+        let partition = key.i32()?;
+        let _version = value.i16()?;
+        Ok(Self {
+            group,
+            topic,
+            partition,
+            upstream: value.i64()?,
+            downstream: value.i64()?,
+            metadata: value.string()?,
+        })
+    }
+}
+
 /// Connect's name for MM2's source connector, part of every source-offset key.
 pub const SOURCE_CONNECTOR_NAME: &str = "MirrorSourceConnector";
 
@@ -210,6 +297,75 @@ mod tests {
             sync
         );
         assert!(OffsetSync::decode(&sync.key()[..5], &sync.value()).is_err());
+    }
+
+    #[test]
+    fn heartbeat_vectors_from_mm2() {
+        let heartbeat = Heartbeat {
+            source: "A".into(),
+            target: "B".into(),
+            timestamp: 1_700_000_000_000,
+        };
+        assert_eq!(hex(&heartbeat.key()), "00 01 41 00 01 42");
+        assert_eq!(hex(&heartbeat.value()), "00 00 00 00 01 8b cf e5 68 00");
+        let heartbeat = Heartbeat {
+            source: "source-1".into(),
+            target: "target-2".into(),
+            timestamp: 1_234_567_890,
+        };
+        assert_eq!(
+            hex(&heartbeat.key()),
+            "00 08 73 6f 75 72 63 65 2d 31 00 08 74 61 72 67 65 74 2d 32"
+        );
+        assert_eq!(hex(&heartbeat.value()), "00 00 00 00 00 00 49 96 02 d2");
+        assert_eq!(
+            Heartbeat::decode(&heartbeat.key(), &heartbeat.value()).unwrap(),
+            heartbeat
+        );
+    }
+
+    #[test]
+    fn checkpoint_vectors_from_mm2() {
+        let checkpoint = Checkpoint {
+            group: "g1".into(),
+            topic: "foo".into(),
+            partition: 0,
+            upstream: 100,
+            downstream: 90,
+            metadata: String::new(),
+        };
+        assert_eq!(
+            hex(&checkpoint.key()),
+            "00 02 67 31 00 03 66 6f 6f 00 00 00 00"
+        );
+        assert_eq!(
+            hex(&checkpoint.value()),
+            "00 00 00 00 00 00 00 00 00 64 00 00 00 00 00 00 00 5a 00 00"
+        );
+        let checkpoint = Checkpoint {
+            group: "group-1".into(),
+            topic: "topic-2".into(),
+            partition: 3,
+            upstream: 4,
+            downstream: 5,
+            metadata: "metadata-6".into(),
+        };
+        assert_eq!(
+            hex(&checkpoint.key()),
+            "00 07 67 72 6f 75 70 2d 31 00 07 74 6f 70 69 63 2d 32 00 00 00 03"
+        );
+        assert_eq!(
+            hex(&checkpoint.value()),
+            "00 00 00 00 00 00 00 00 00 04 00 00 00 00 00 00 00 05 00 0a 6d 65 74 61 64 61 74 61 2d 36"
+        );
+        assert_eq!(
+            Checkpoint::decode(&checkpoint.key(), &checkpoint.value()).unwrap(),
+            checkpoint
+        );
+        assert!(
+            Checkpoint::decode(b"", b"").is_err(),
+            "short records are rejected, not misread"
+        );
     }
 
     #[test]

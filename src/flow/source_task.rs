@@ -191,6 +191,8 @@ pub struct SyncSender {
 
 pub struct SyncContext {
     in_flight: AtomicUsize,
+    /// The sender owning this producer, to send pending syncs as soon as a permit frees up.
+    sender: std::sync::OnceLock<std::sync::Weak<SyncSender>>,
 }
 
 impl ClientContext for SyncContext {}
@@ -202,6 +204,13 @@ impl ProducerContext for SyncContext {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         if let Err((error, _)) = result {
             warn!("failure sending offset sync: {error}");
+        }
+        // MM2 only fires pending syncs on the next acknowledged record or offset flush, so a burst
+        // on one partition can starve another's syncs (KAFKA-14610/KAFKA-12558); we send them as
+        // soon as a permit is free. Which syncs are pending is unchanged.
+        if let Some(sender) = self.sender.get().and_then(std::sync::Weak::upgrade) {
+            let mut queue = sender.queue.lock().expect("sync queue lock");
+            sender.fire(&mut queue);
         }
     }
 }
@@ -251,16 +260,24 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
 
     let syncs = if flow.offset_syncs.enabled {
         let config = client(ClientRole::OffsetSyncsProducer).expect("planned with offset syncs");
+        let context = SyncContext {
+            in_flight: AtomicUsize::new(0),
+            sender: std::sync::OnceLock::new(),
+        };
         let producer = config
-            .create_with_context(SyncContext {
-                in_flight: AtomicUsize::new(0),
-            })
+            .create_with_context(context)
             .map_err(TaskError::Client)?;
-        Some(Arc::new(SyncSender {
+        let sender = Arc::new(SyncSender {
             queue: Mutex::new(OffsetSyncQueue::new(flow.source.offset_lag_max)),
             producer,
             topic: flow.offset_syncs.topic.clone(),
-        }))
+        });
+        let _ = sender
+            .producer
+            .context()
+            .sender
+            .set(Arc::downgrade(&sender));
+        Some(sender)
     } else {
         None
     };

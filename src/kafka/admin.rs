@@ -31,6 +31,15 @@ pub struct TopicConfigEntry {
     pub is_static_broker: bool,
 }
 
+/// A consumer group as the group coordinator describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub name: String,
+    /// `Empty`, `Stable`, `PreparingRebalance`, `CompletingRebalance`, `Dead`, ...
+    pub state: String,
+    pub members: usize,
+}
+
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
@@ -61,6 +70,20 @@ impl Admin {
         AdminOptions::new()
             .request_timeout(Some(self.timeout))
             .operation_timeout(Some(self.timeout))
+    }
+
+    /// Consumer groups (all, or one) with their state (blocking; call off the async runtime).
+    pub fn groups(&self, group: Option<&str>) -> KafkaResult<Vec<GroupInfo>> {
+        let list = self.client.inner().fetch_group_list(group, self.timeout)?;
+        Ok(list
+            .groups()
+            .iter()
+            .map(|g| GroupInfo {
+                name: g.name().to_string(),
+                state: g.state().to_string(),
+                members: g.members().len(),
+            })
+            .collect())
     }
 
     /// Topic name → partition count, from a metadata request (blocking; call off the async runtime).

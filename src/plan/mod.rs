@@ -3,6 +3,7 @@
 
 mod build;
 pub mod clients;
+pub mod diff;
 pub mod filter;
 pub mod librdkafka;
 pub mod policy;

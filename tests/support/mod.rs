@@ -440,3 +440,76 @@ impl Drop for MirrorMaker {
         }
     }
 }
+
+/// Runs `tests/support/Mm2Client.java` (MM2's RemoteClusterUtils/MirrorClient) against a cluster.
+pub fn mm2_client(args: &[&str]) -> String {
+    let mm2_libs = Path::new(test_kafka().get("KAFKA_LIBS")).with_file_name("mm2-libs");
+    if !mm2_libs.is_dir() {
+        let status = std::process::Command::new(repo_root().join("scripts/test-kafka"))
+            .arg("fetch-mm2")
+            .status()
+            .unwrap();
+        assert!(status.success(), "fetch-mm2 failed");
+    }
+    let output = std::process::Command::new("java")
+        .arg("-cp")
+        .arg(format!(
+            "{}/*:{}/*",
+            mm2_libs.display(),
+            test_kafka().get("KAFKA_LIBS")
+        ))
+        .arg(repo_root().join("tests/support/Mm2Client.java"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "Mm2Client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Commits `offsets` for `group` without joining it (the group must have no active members).
+pub fn commit_group(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) {
+    let mut config = client_config(bootstrap);
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = config.create().unwrap();
+    let mut list = TopicPartitionList::new();
+    for (topic, partition, offset) in offsets {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .unwrap();
+    }
+    consumer
+        .commit(&list, rdkafka::consumer::CommitMode::Sync)
+        .unwrap();
+}
+
+/// A group's committed offset per partition (`None` when it has none).
+pub fn group_offsets(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Vec<Option<i64>> {
+    let mut config = client_config(bootstrap);
+    config.set("group.id", group);
+    let consumer: BaseConsumer = config.create().unwrap();
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .unwrap();
+    (0..partitions)
+        .map(
+            |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(offset)) => Some(offset),
+                _ => None,
+            },
+        )
+        .collect()
+}

@@ -1,0 +1,283 @@
+//! Checkpoints, consumer-group offset sync and heartbeats against the two local Apache Kafka
+//! clusters (issue 4): consumers resume on the target at the translated offset, active groups and
+//! targets that are ahead are left alone, heartbeats flow, and Apache MM2's client code reads what
+//! kafka-mirrord wrote.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_mirrord::flow::records::Heartbeat;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::ClientConfig;
+use support::*;
+
+fn config(dir: &Path, topic: &str) -> PathBuf {
+    let kafka = test_kafka();
+    write_properties(
+        dir,
+        "mm2.properties",
+        &format!(
+            "clusters = source, target\nsource.bootstrap.servers = {}\ntarget.bootstrap.servers = {}\n\
+             source->target.enabled = true\nsource->target.topics = {topic}\nsource->target.groups = {topic}-.*\n\
+             replication.factor = 1\noffset-syncs.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\ntarget.offset.storage.replication.factor = 1\n\
+             target.offset.flush.interval.ms = 1000\nrefresh.topics.interval.seconds = 2\nrefresh.groups.interval.seconds = 1\n\
+             emit.checkpoints.interval.seconds = 1\nsync.group.offsets.enabled = true\nsync.group.offsets.interval.seconds = 1\n\
+             emit.heartbeats.interval.seconds = 1\nmirrord.http.listen = off\n",
+            kafka.get("SOURCE_BOOTSTRAP"),
+            kafka.get("TARGET_BOOTSTRAP")
+        ),
+    )
+}
+
+fn endpoints() -> (&'static str, &'static str) {
+    let kafka = test_kafka();
+    (kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP"))
+}
+
+fn numbered(count: usize) -> Vec<TestRecord> {
+    (0..count)
+        .map(|i| TestRecord {
+            key: Some(i.to_string().into_bytes()),
+            value: Some(format!("v{i}").into_bytes()),
+            headers: vec![],
+            timestamp: 1_650_000_000_000 + i as i64,
+        })
+        .collect()
+}
+
+/// Where a consumer that joins `group` on `topic` starts reading, per partition.
+fn resume_positions(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> BTreeMap<i32, i64> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest");
+    let consumer: BaseConsumer = config.create().unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut first = BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while first.len() < partitions as usize && std::time::Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            first.entry(message.partition()).or_insert(message.offset());
+        }
+    }
+    assert_eq!(
+        first.len(),
+        partitions as usize,
+        "the consumer read every partition"
+    );
+    first
+}
+
+#[test]
+fn cutover_resumes_at_the_translated_offset_and_leaves_active_or_ahead_groups_alone() {
+    let (source, target) = endpoints();
+    let topic = unique("cutover");
+    let remote = format!("source.{topic}");
+    let (partitions, records) = (2, 1_000);
+    create_topic(source, &topic, partitions);
+    for partition in 0..partitions {
+        produce(source, &topic, partition, &numbered(records));
+    }
+    let (migrating, active, ahead) = (
+        format!("{topic}-migrating"),
+        format!("{topic}-active"),
+        format!("{topic}-ahead"),
+    );
+    // The migrating group consumed 600 records of each partition on the source.
+    commit_group(source, &migrating, &[(&topic, 0, 600), (&topic, 1, 600)]);
+    commit_group(source, &active, &[(&topic, 0, 500), (&topic, 1, 500)]);
+    commit_group(source, &ahead, &[(&topic, 0, 300), (&topic, 1, 300)]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(dir.path(), &topic);
+    let daemon = Daemon::start(&file);
+    wait_until(Duration::from_secs(60), "replication", || {
+        record_count(target, &remote) == (partitions as usize * records) as i64
+    });
+    // On the target: `ahead` already committed past the translation; `active` has a live member.
+    commit_group(target, &ahead, &[(&remote, 0, 900), (&remote, 1, 900)]);
+    let stop_active = Arc::new(AtomicBool::new(false));
+    let active_member = {
+        let (stop, group, remote) = (stop_active.clone(), active.clone(), remote.clone());
+        std::thread::spawn(move || {
+            let mut config = ClientConfig::new();
+            config
+                .set("bootstrap.servers", target)
+                .set("group.id", &group)
+                .set("enable.auto.commit", "false");
+            let consumer: BaseConsumer = config.create().unwrap();
+            consumer.subscribe(&[&remote]).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let _ = consumer.poll(Duration::from_millis(100));
+            }
+        })
+    };
+
+    wait_until(
+        Duration::from_secs(60),
+        "the migrating group's offsets on the target",
+        || {
+            group_offsets(target, &migrating, &remote, partitions)
+                .iter()
+                .all(Option::is_some)
+        },
+    );
+    let synced = group_offsets(target, &migrating, &remote, partitions);
+    std::thread::sleep(Duration::from_secs(4)); // several sync rounds
+    stop_active.store(true, Ordering::Relaxed);
+    active_member.join().unwrap();
+
+    let resumed = resume_positions(target, &migrating, &remote, partitions);
+    for partition in 0..partitions {
+        let at = resumed[&partition];
+        assert_eq!(
+            Some(at),
+            synced[partition as usize],
+            "the consumer resumes at the synced offset"
+        );
+        assert!(
+            at <= 600,
+            "partition {partition}: resuming at {at} would skip records consumed only up to 600"
+        );
+        // MM2's rules: one past a retained offset sync at or below 600 (syncs are ≤ offset.lag.max
+        // apart when written; the sparse store keeps fewer of the older ones).
+        assert!(
+            at > 0 && 600 - at <= 300,
+            "partition {partition}: re-reads {} records",
+            600 - at
+        );
+        eprintln!(
+            "partition {partition}: resumes at {at}, re-reads {} records",
+            600 - at
+        );
+    }
+    assert_eq!(
+        group_offsets(target, &active, &remote, partitions),
+        vec![None, None],
+        "a group active on the target is not touched"
+    );
+    assert_eq!(
+        group_offsets(target, &ahead, &remote, partitions),
+        vec![Some(900), Some(900)],
+        "a target ahead is never rewound"
+    );
+    let log = daemon.log_text();
+    assert!(
+        log.contains("active_on_target") && log.contains("target_ahead"),
+        "skip reasons are logged:\n{log}"
+    );
+
+    // `translate-offsets` tells where the group resumes, as do MM2's RemoteClusterUtils.
+    let output = Command::new(env!("CARGO_BIN_EXE_kafka-mirrord"))
+        .args([
+            "translate-offsets",
+            "--json",
+            "--group",
+            &migrating,
+            "--source",
+            "source",
+            "--target",
+            "target",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), partitions as usize);
+    for row in rows {
+        let partition = row["partition"].as_i64().unwrap() as i32;
+        assert_eq!(row["translated"].as_i64(), Some(resumed[&partition]));
+        assert_eq!(row["upstream_committed"].as_i64(), Some(600));
+        assert_eq!(row["target_topic"], remote.as_str());
+        assert!(row["checkpoint_age_ms"].as_i64().unwrap() < 60_000);
+    }
+    let java = mm2_client(&[target, "translate", &migrating, "source"]);
+    let expected: String = (0..partitions)
+        .map(|p| format!("{remote} {p} {}\n", resumed[&p]))
+        .collect();
+    assert_eq!(
+        java, expected,
+        "Apache MM2's RemoteClusterUtils translates to the same offsets"
+    );
+}
+
+#[test]
+fn heartbeats_are_emitted_replicated_and_understood_by_mm2() {
+    let (source, target) = endpoints();
+    let topic = unique("beats");
+    create_topic(source, &topic, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let started = kafka_mirrord::flow::heartbeat_task::chrono_now_ms();
+    let _daemon = Daemon::start(&config(dir.path(), &topic));
+    let recent = |bootstrap: &str, topic: &str| -> Vec<Heartbeat> {
+        if !list_topics(bootstrap).iter().any(|t| t == topic) {
+            return Vec::new();
+        }
+        read_raw(bootstrap, topic)
+            .into_iter()
+            .map(|(partition, key, value)| {
+                assert_eq!(partition, 0);
+                Heartbeat::decode(&key, value.as_deref().unwrap()).expect("§5 heartbeat layout")
+            })
+            .filter(|h| h.timestamp >= started)
+            .collect()
+    };
+    wait_until(
+        Duration::from_secs(40),
+        "heartbeats on both clusters and the replicated copy",
+        || {
+            recent(target, "heartbeats")
+                .iter()
+                .filter(|h| h.source == "source" && h.target == "target")
+                .count()
+                >= 4
+                && recent(source, "heartbeats")
+                    .iter()
+                    .any(|h| h.source == "target" && h.target == "source")
+                && recent(target, "source.heartbeats")
+                    .iter()
+                    .any(|h| h.source == "target" && h.target == "source")
+        },
+    );
+    let ours: Vec<i64> = recent(target, "heartbeats")
+        .iter()
+        .filter(|h| h.source == "source")
+        .map(|h| h.timestamp)
+        .collect();
+    // Other tests' daemons may write `source`->`target` heartbeats too, so only the upper bound of
+    // the spacing is meaningful: a heartbeat at least every ~1 s.
+    for pair in ours.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap <= 2_500, "heartbeats every ~1 s, saw a gap of {gap} ms");
+    }
+    let upstream = mm2_client(&[target, "upstream"]);
+    assert!(
+        upstream.lines().any(|l| l == "source"),
+        "MirrorClient.upstreamClusters sees `source`: {upstream}"
+    );
+    assert!(
+        upstream.lines().any(|l| l == "hops source 1"),
+        "replicationHops(source) = 1: {upstream}"
+    );
+}
