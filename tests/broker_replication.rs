@@ -323,7 +323,7 @@ fn sigkill_three_times_loses_nothing_and_progress_is_stored_in_connect_format() 
     }
     producer.join().unwrap();
     let mut daemon = Daemon::start(&file);
-    wait_until(Duration::from_secs(60), "catch-up", || {
+    wait_until(Duration::from_secs(240), "catch-up", || {
         record_count(target, &remote) >= (partitions as usize * per_partition) as i64
     });
     // Stored progress reaches the end once the flush interval (1 s) passed; then stop cleanly.
@@ -459,7 +459,7 @@ fn exactly_once_counts_each_record_once_across_sigkills() {
     producer.join().unwrap();
     let mut daemon = Daemon::start(&file);
     let total = partitions as usize * per_partition;
-    wait_until(Duration::from_secs(90), "catch-up", || {
+    wait_until(Duration::from_secs(240), "catch-up", || {
         (0..partitions)
             .map(|p| read_partition(target, &remote, p, "read_committed").len())
             .sum::<usize>()

@@ -28,7 +28,11 @@ use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
 
 /// Runs until `shutdown` turns true.
-pub async fn run(flow: Arc<FlowPlan>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    flow: Arc<FlowPlan>,
+    mut shutdown: watch::Receiver<bool>,
+    telemetry: super::Telemetry,
+) {
     if !flow.checkpoints.emit_checkpoints.enabled {
         return;
     }
@@ -101,12 +105,14 @@ pub async fn run(flow: Arc<FlowPlan>, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             _ = emit.tick() => {
-                emit_checkpoints(&flow, &syncs, &mut store, &groups, &producer).await;
+                emit_checkpoints(&flow, &syncs, &mut store, &groups, &producer, &telemetry).await;
             }
             _ = sync.tick(), if flow.checkpoints.sync_group_offsets.enabled => {
                 let (flow_clone, admin, snapshot) = (flow.clone(), target_admin.clone(), store.clone());
                 let outcome = tokio::task::spawn_blocking(move || sync_group_offsets(&flow_clone, &admin, &snapshot)).await.unwrap_or_default();
                 for (group, result) in outcome {
+                    let reason = result.as_ref().err().map(|r| r.as_str().to_string());
+                    telemetry.status.set_group(&flow.id, &group, store.group(&group).is_some(), reason);
                     match result {
                         Ok(count) => {
                             skipped.remove(&group);
@@ -119,6 +125,11 @@ pub async fn run(flow: Arc<FlowPlan>, mut shutdown: watch::Receiver<bool>) {
                         }
                     }
                 }
+                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                for reason in skipped.values() {
+                    *counts.entry(reason.as_str()).or_default() += 1;
+                }
+                telemetry.metrics.set_groups_skipped(&flow.id, counts);
             }
         }
     }
@@ -342,6 +353,7 @@ async fn emit_checkpoints(
     store: &mut CheckpointStore,
     groups: &BTreeSet<String>,
     producer: &FutureProducer,
+    telemetry: &super::Telemetry,
 ) {
     if groups.is_empty() || !syncs.lock().expect("sync store lock").is_ready() {
         return;
@@ -397,7 +409,14 @@ async fn emit_checkpoints(
                 .payload(&value)
                 .timestamp(listed_at);
             match producer.send(record, Duration::from_secs(30)).await {
-                Ok(_) => store.update(&checkpoint),
+                Ok(_) => {
+                    store.update(&checkpoint);
+                    telemetry
+                        .metrics
+                        .checkpoint(&flow.id, &group, &checkpoint.topic, checkpoint.partition)
+                        .checkpoint_emitted(chrono_now_ms() - listed_at);
+                    telemetry.status.set_group(&flow.id, &group, true, None);
+                }
                 Err((error, _)) => {
                     warn!(flow = %flow.id, group = %group, "cannot emit checkpoint: {error}")
                 }

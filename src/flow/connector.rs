@@ -14,9 +14,11 @@ use tracing::{error, info, warn};
 use super::assignment::{owned_partitions, Assignment, TaskChanges, TopicPartition};
 use super::source_task::{self, TaskCounters, TaskInput};
 use super::topics;
+use super::Telemetry;
 use crate::kafka::admin::{Admin, Created, TopicSpec};
 use crate::plan::clients::ClientRole;
 use crate::plan::{FlowPlan, OffsetSyncsLocation};
+use crate::status::FlowState;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -29,6 +31,7 @@ struct TaskSlot {
 /// State shared by the control loop and the task supervisors.
 struct Shared {
     flow: Arc<FlowPlan>,
+    telemetry: Telemetry,
     assignment: Mutex<Assignment>,
     slots: Vec<TaskSlot>,
     stop_tasks: Arc<AtomicBool>,
@@ -39,6 +42,7 @@ pub async fn run(
     flow: Arc<FlowPlan>,
     mut shutdown: watch::Receiver<bool>,
     stop_tasks: Arc<AtomicBool>,
+    telemetry: Telemetry,
 ) {
     let Some((source_admin, target_admin)) = connect_admins(&flow, &mut shutdown).await else {
         return;
@@ -50,6 +54,12 @@ pub async fn run(
             Ok(partitions) => break partitions,
             Err(message) => {
                 error!(flow = %flow.id, "cannot list topics: {message}; retrying");
+                telemetry.metrics.error(&flow.id, "topics");
+                telemetry.flow_state(
+                    &flow.id,
+                    FlowState::Retrying,
+                    Some(format!("cannot list topics: {message}")),
+                );
                 if wait_or_shutdown(&mut shutdown, Duration::from_secs(5)).await {
                     return;
                 }
@@ -76,10 +86,14 @@ pub async fn run(
             .collect(),
         assignment: Mutex::new(assignment),
         stop_tasks,
+        telemetry: telemetry.clone(),
     });
     let mut supervisors = JoinSet::new();
     let mut running: HashSet<usize> = HashSet::new();
     start_idle_tasks(&shared, &mut supervisors, &mut running);
+    if running.is_empty() {
+        telemetry.flow_state(&flow.id, FlowState::Running, None);
+    }
     info!(flow = %flow.id, topics = partitions.iter().map(|(t, _)| t).collect::<BTreeSet<_>>().len(), partitions = partitions.len(), "flow running");
 
     let refresh = every(
@@ -124,6 +138,7 @@ pub async fn run(
     }
     shared.stop_tasks.store(true, Ordering::Release);
     while supervisors.join_next().await.is_some() {}
+    telemetry.flow_state(&flow.id, FlowState::Stopped, None);
     info!(flow = %flow.id, "flow stopped");
 }
 
@@ -472,6 +487,7 @@ async fn supervise_task(shared: Arc<Shared>, index: usize) {
             changes: receiver,
             stop: shared.stop_tasks.clone(),
             counters: shared.slots[index].counters.clone(),
+            telemetry: shared.telemetry.clone(),
         };
         let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || source_task::run(input)).await;
@@ -480,8 +496,20 @@ async fn supervise_task(shared: Arc<Shared>, index: usize) {
             Ok(Ok(())) => return,
             Ok(Err(error)) => {
                 error!(flow = %flow.id, task = index, retry_in_s = backoff.as_secs(), "source task failed: {error}");
+                shared.telemetry.metrics.error(&flow.id, error.kind());
+                shared
+                    .telemetry
+                    .flow_state(&flow.id, FlowState::Retrying, Some(error.to_string()));
             }
-            Err(panic) => error!(flow = %flow.id, task = index, "source task panicked: {panic}"),
+            Err(panic) => {
+                error!(flow = %flow.id, task = index, "source task panicked: {panic}");
+                shared.telemetry.metrics.error(&flow.id, "panic");
+                shared.telemetry.flow_state(
+                    &flow.id,
+                    FlowState::Retrying,
+                    Some(format!("task panicked: {panic}")),
+                );
+            }
         }
         if shared.stop_tasks.load(Ordering::Acquire) {
             return;

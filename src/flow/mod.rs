@@ -24,7 +24,24 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 
+use crate::metrics::Metrics;
 use crate::plan::{FlowId, FlowMode, FlowPlan};
+use crate::status::{FlowState, StatusBoard};
+
+/// Where flows report what they do: Prometheus metrics and the `/status` board. Cheap to clone.
+#[derive(Clone)]
+pub struct Telemetry {
+    pub metrics: Metrics,
+    pub status: StatusBoard,
+}
+
+impl Telemetry {
+    /// Records a flow's state on both the status board and the state metric.
+    pub fn flow_state(&self, flow: &FlowId, state: FlowState, last_error: Option<String>) {
+        self.status.set_flow_state(flow, state, last_error);
+        self.metrics.set_flow_state(flow, state);
+    }
+}
 
 /// A running flow.
 pub struct Flow {
@@ -38,22 +55,30 @@ pub struct Flow {
 
 impl Flow {
     /// Starts a flow; returns at once, the flow connects and retries in the background.
-    pub fn start(plan: Arc<FlowPlan>) -> Self {
+    pub fn start(plan: Arc<FlowPlan>, telemetry: Telemetry) -> Self {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let stop_tasks = Arc::new(AtomicBool::new(false));
         let id = plan.id.clone();
+        telemetry.flow_state(&plan.id, FlowState::Starting, None);
         let heartbeats = heartbeat_task::run(plan.clone(), shutdown_rx.clone());
         let supervisor = match plan.mode {
             FlowMode::Replicate => {
-                let source = connector::run(plan.clone(), shutdown_rx.clone(), stop_tasks.clone());
-                let checkpoints = checkpoint_task::run(plan.clone(), shutdown_rx);
+                let source = connector::run(
+                    plan.clone(),
+                    shutdown_rx.clone(),
+                    stop_tasks.clone(),
+                    telemetry.clone(),
+                );
+                let checkpoints = checkpoint_task::run(plan.clone(), shutdown_rx, telemetry);
                 tokio::spawn(async move {
                     tokio::join!(source, checkpoints, heartbeats);
                 })
             }
             FlowMode::HeartbeatsOnly => tokio::spawn(async move {
                 info!(flow = %plan.id, "heartbeats-only flow started");
+                telemetry.flow_state(&plan.id, FlowState::Running, None);
                 heartbeats.await;
+                telemetry.flow_state(&plan.id, FlowState::Stopped, None);
             }),
         };
         Self {

@@ -29,9 +29,11 @@ use super::assignment::{TaskChanges, TopicPartition};
 use super::offset_syncs::{OffsetSyncQueue, MAX_IN_FLIGHT_SYNCS};
 use super::records::{source_offset_key, source_offset_value};
 use super::stored_offsets;
-use crate::kafka::context::LoggingContext;
+use crate::kafka::context::SourceConsumerContext;
+use crate::metrics::SourcePartitionMetrics;
 use crate::plan::clients::ClientRole;
 use crate::plan::{FlowPlan, OffsetSyncsLocation};
+use crate::status::FlowState;
 
 /// Opaque of a source-offset record (not a replicated record).
 const PROGRESS_OPAQUE: usize = usize::MAX;
@@ -62,6 +64,19 @@ pub enum TaskError {
     OffsetTooLarge(i64),
 }
 
+impl TaskError {
+    /// A bounded label for `kafka_mirrord_errors_total{kind}`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TaskError::Client(_) => "client",
+            TaskError::Progress(_) => "progress",
+            TaskError::Delivery { .. } => "delivery",
+            TaskError::Transaction(_) => "transaction",
+            TaskError::OffsetTooLarge(_) => "offset",
+        }
+    }
+}
+
 /// Counters a task shares with the flow (status, metrics).
 #[derive(Debug, Default)]
 pub struct TaskCounters {
@@ -79,6 +94,7 @@ pub struct TaskInput {
     /// Set to stop gracefully: drain in-flight records, store progress, return.
     pub stop: Arc<AtomicBool>,
     pub counters: Arc<TaskCounters>,
+    pub telemetry: super::Telemetry,
 }
 
 /// One source partition of this task.
@@ -92,6 +108,7 @@ struct Slot {
     failed: AtomicI64,
     /// Last offset written to the offsets topic (owned by the task thread).
     stored: AtomicI64,
+    metrics: SourcePartitionMetrics,
 }
 
 impl Slot {
@@ -144,6 +161,18 @@ impl ProducerContext for TargetContext {
         match result {
             Ok(message) => {
                 slot.acked.fetch_max(upstream, Ordering::AcqRel);
+                // MM2's record age (at poll) and replication latency (at ack) are both measured
+                // from the record timestamp; we measure both at acknowledgement.
+                let latency_ms = message
+                    .timestamp()
+                    .to_millis()
+                    .map(|t| now_ms() - t)
+                    .unwrap_or(0);
+                slot.metrics.record_replicated(
+                    message.payload_len() as u64,
+                    latency_ms,
+                    latency_ms,
+                );
                 self.counters.records.fetch_add(1, Ordering::Relaxed);
                 self.counters
                     .bytes
@@ -319,9 +348,14 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
         timeout,
     )
     .map_err(TaskError::Progress)?;
-    let consumer: BaseConsumer<LoggingContext> = client(ClientRole::SourceConsumer)
+    let read_committed = flow.clients[&ClientRole::SourceConsumer]
+        .settings
+        .get("isolation.level")
+        .map(String::as_str)
+        != Some("read_uncommitted");
+    let consumer: BaseConsumer<SourceConsumerContext> = client(ClientRole::SourceConsumer)
         .expect("planned")
-        .create_with_context(LoggingContext::new("source-consumer"))
+        .create_with_context(SourceConsumerContext::new(read_committed))
         .map_err(TaskError::Client)?;
 
     let mut task = Task {
@@ -329,6 +363,7 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
         index: input.index,
         producer,
         syncs,
+        telemetry: input.telemetry.clone(),
         stored,
         lookup: HashMap::new(),
         transaction: None,
@@ -336,8 +371,12 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
     task.add_partitions(&consumer, &input.partitions)?;
     info!(flow = %flow.id, task = input.index, partitions = input.partitions.len(), exactly_once, "source task started");
 
+    input
+        .telemetry
+        .flow_state(&flow.id, FlowState::Running, None);
     let flush_interval = Duration::from_millis(flow.offset_storage.flush_interval_ms as u64);
     let mut last_flush = Instant::now();
+    let mut last_report = Instant::now();
     let result = loop {
         if input.stop.load(Ordering::Acquire) {
             break Ok(());
@@ -373,9 +412,21 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
             task.store_progress();
             last_flush = Instant::now();
         }
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            task.report_progress(&consumer);
+            last_report = Instant::now();
+        }
     };
     task.drain(timeout, result.is_ok());
+    task.report_progress(&consumer);
     result
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
 }
 
 fn warn_rate_limited(flow: &FlowPlan, task: usize, error: &KafkaError) {
@@ -404,6 +455,7 @@ struct Task {
     index: usize,
     producer: ThreadedProducer<TargetContext>,
     syncs: Option<Arc<SyncSender>>,
+    telemetry: super::Telemetry,
     /// Stored progress read at start: (topic, partition) → last replicated upstream offset.
     stored: HashMap<TopicPartition, i64>,
     /// Source topic → slot index per partition number.
@@ -414,7 +466,7 @@ struct Task {
 impl Task {
     fn add_partitions(
         &mut self,
-        consumer: &BaseConsumer<LoggingContext>,
+        consumer: &BaseConsumer<SourceConsumerContext>,
         partitions: &[TopicPartition],
     ) -> Result<(), TaskError> {
         if partitions.is_empty() {
@@ -431,16 +483,24 @@ impl Task {
         let mut slots = self.producer.context().slots.write().expect("slots lock");
         for (topic, partition) in partitions {
             let stored = self.stored.get(&(topic.clone(), *partition)).copied();
+            let target_topic = self
+                .flow
+                .replication_policy
+                .format_remote_topic(&self.flow.id.source, topic);
+            let metrics = self.telemetry.metrics.source_partition(
+                &self.flow.id,
+                topic,
+                &target_topic,
+                *partition,
+            );
             let slot = Arc::new(Slot {
                 source_topic: topic.clone(),
                 partition: *partition,
-                target_topic: self
-                    .flow
-                    .replication_policy
-                    .format_remote_topic(&self.flow.id.source, topic),
+                target_topic,
                 acked: AtomicI64::new(stored.unwrap_or(-1)),
                 failed: AtomicI64::new(i64::MAX),
                 stored: AtomicI64::new(stored.unwrap_or(-1)),
+                metrics,
             });
             self.lookup
                 .entry(topic.clone())
@@ -465,7 +525,7 @@ impl Task {
 
     fn remove_partitions(
         &mut self,
-        consumer: &BaseConsumer<LoggingContext>,
+        consumer: &BaseConsumer<SourceConsumerContext>,
         partitions: &[TopicPartition],
     ) {
         if partitions.is_empty() {
@@ -477,6 +537,12 @@ impl Task {
             if let Some(per_topic) = self.lookup.get_mut(topic) {
                 per_topic.remove(partition);
             }
+            self.telemetry
+                .metrics
+                .remove_source_partition(&self.flow.id, topic, *partition);
+            self.telemetry
+                .status
+                .remove_partition(&self.flow.id, topic, *partition);
         }
         if let Err(error) = consumer.incremental_unassign(&assignment) {
             warn!(flow = %self.flow.id, task = self.index, "cannot stop reading removed partitions: {error}");
@@ -558,6 +624,40 @@ impl Task {
             transaction.last_offsets.insert(slot_index, upstream);
         }
         Ok(())
+    }
+
+    /// Publishes each partition's end offset, replicated position and lag (metrics and `/status`).
+    fn report_progress(&self, consumer: &BaseConsumer<SourceConsumerContext>) {
+        let slots: Vec<Arc<Slot>> = self
+            .producer
+            .context()
+            .slots
+            .read()
+            .expect("slots lock")
+            .clone();
+        for slot in slots {
+            if !self
+                .lookup
+                .get(&slot.source_topic)
+                .is_some_and(|p| p.contains_key(&slot.partition))
+            {
+                continue; // removed
+            }
+            let next = slot.acked.load(Ordering::Acquire) + 1;
+            let end = consumer
+                .context()
+                .end_offset(&slot.source_topic, slot.partition);
+            if let Some(end) = end {
+                slot.metrics.set_lag((end - next).max(0));
+            }
+            self.telemetry.status.set_partition(
+                &self.flow.id,
+                &slot.source_topic,
+                slot.partition,
+                end,
+                Some(next),
+            );
+        }
     }
 
     /// Writes the source offset of every partition whose safe progress moved (at-least-once mode).

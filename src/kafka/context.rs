@@ -60,3 +60,61 @@ impl ClientContext for LoggingContext {
 }
 
 impl ConsumerContext for LoggingContext {}
+
+/// The source consumer's context: logging as [`LoggingContext`], plus the partitions' end offsets
+/// from librdkafka's statistics (every `statistics.interval.ms`), so replication lag is known
+/// without extra broker round trips.
+pub struct SourceConsumerContext {
+    logging: LoggingContext,
+    /// (topic, partition) → end offset: the last stable offset under `read_committed` (what can be
+    /// read), the high watermark otherwise.
+    pub end_offsets: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
+    read_committed: bool,
+}
+
+impl SourceConsumerContext {
+    pub fn new(read_committed: bool) -> Self {
+        Self {
+            logging: LoggingContext::new("source-consumer"),
+            end_offsets: std::sync::Mutex::new(std::collections::HashMap::new()),
+            read_committed,
+        }
+    }
+
+    pub fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.end_offsets
+            .lock()
+            .expect("end offsets lock")
+            .get(&(topic.to_string(), partition))
+            .copied()
+    }
+}
+
+impl ClientContext for SourceConsumerContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.logging.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.logging.error(error, reason);
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut end_offsets = self.end_offsets.lock().expect("end offsets lock");
+        for (topic, stats) in statistics.topics {
+            for (partition, stats) in stats.partitions {
+                // -1 is librdkafka's "unknown"; the internal UA partition has id -1.
+                let end = if self.read_committed {
+                    stats.ls_offset
+                } else {
+                    stats.hi_offset
+                };
+                if partition >= 0 && end >= 0 {
+                    end_offsets.insert((topic.clone(), partition), end);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for SourceConsumerContext {}
