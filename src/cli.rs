@@ -65,6 +65,18 @@ pub enum Command {
         #[arg(long, default_value_t = 10, value_name = "SECONDS")]
         timeout: u64,
     },
+    /// Show a running daemon's flows, state, lag and catch-up from its `/status` endpoint.
+    Status {
+        /// Ask this address instead of the file's `mirrord.http.listen`.
+        #[arg(long, value_name = "HOST:PORT")]
+        address: Option<std::net::SocketAddr>,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+        /// The properties file (to find `mirrord.http.listen`); default address 127.0.0.1:9464.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
     /// Print where a consumer group resumes on the target: its committed offsets on the source,
     /// the translated offsets from the latest checkpoints, and their age (like MM2's
     /// RemoteClusterUtils.translateOffsets).

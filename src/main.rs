@@ -34,6 +34,14 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
+    if let Some(Command::Status {
+        address,
+        json,
+        file,
+    }) = &cli.command
+    {
+        return ExitCode::from(commands::status::run(file.as_deref(), *address, *json));
+    }
     if let Some(Command::TranslateOffsets {
         group,
         source,

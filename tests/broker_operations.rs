@@ -354,9 +354,16 @@ fn systemd_notifications_and_http_endpoint() {
         assert!(metrics.contains(name), "/metrics lacks {name}");
     }
     assert!(metrics.contains(&format!("kafka_mirrord_replication_lag_records{{flow=\"source->target\",partition=\"0\",topic=\"{topic}\"}} 0")), "lag 0 once caught up:\n{}", metrics.lines().filter(|l| l.contains("lag")).collect::<Vec<_>>().join("\n"));
-    let (_, status) = http_get(&http, "/status");
-    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-    assert!(status.to_string().contains(&topic));
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-mirrord"))
+        .arg("status")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("source->target") && table.contains("running") && table.contains(&topic),
+        "`kafka-mirrord status`:\n{table}"
+    );
 
     // Reload: RELOADING=1 with MONOTONIC_USEC, then READY=1 again.
     daemon.signal("HUP");

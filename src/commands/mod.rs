@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod run;
+pub mod status;
 pub mod translate;
 
 use crate::config::diagnostics::ConfigErrors;
