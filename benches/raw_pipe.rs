@@ -2,18 +2,18 @@
 //! (`harness = false`): `scripts/bench` builds it with `cargo bench --no-run --bench raw_pipe` and
 //! runs the binary directly. Subcommands:
 //!
-//! * `pipe`   the **raw ceiling**: one plain librdkafka consumer (all partitions of the source topic
-//!            assigned from the beginning) piping into one plain librdkafka producer, record for
-//!            record to the same partition number of the target topic with the same key, value,
-//!            headers and timestamp. Stops once it has reached the end offsets captured at start
-//!            and every delivery is acknowledged. What a replicator costs beyond this is overhead.
-//! * `load`   creates a topic and fills it with N records (fixed-size keys and values, round-robin
-//!            over the partitions), waiting for every acknowledgement.
-//! * `watch`  polls the end offsets of a target topic until it holds the expected record count (or a
-//!            timeout), while sampling the replicator's `/proc/<pid>` (CPU ticks, VmHWM): the
-//!            same outside measurement for every replicator, taken the moment the copy completes.
-//! * `verify` compares a target topic with its source, partition by partition (record counts from
-//!            the low/high watermarks).
+//! * `pipe`: the **raw ceiling**. One plain librdkafka consumer (all partitions of the source
+//!   topic assigned from the beginning) piping into one plain librdkafka producer, record for
+//!   record to the same partition number of the target topic with the same key, value, headers
+//!   and timestamp. Stops once it has reached the end offsets captured at start and every
+//!   delivery is acknowledged. What a replicator costs beyond this is overhead.
+//! * `load`: creates a topic and fills it with N records (fixed-size keys and values, round-robin
+//!   over the partitions), waiting for every acknowledgement.
+//! * `watch`: polls the end offsets of a target topic until it holds the expected records (or a
+//!   timeout), while sampling the replicator's `/proc/<pid>` (CPU ticks, VmHWM): the same
+//!   outside measurement for every replicator, taken the moment the copy completes.
+//! * `verify`: compares a target topic with its source, partition by partition (record counts
+//!   from the low/high watermarks).
 //!
 //! Every subcommand prints one JSON object on stdout; progress goes to stderr.
 
@@ -112,8 +112,16 @@ struct WatchArgs {
     brokers: String,
     #[arg(long)]
     topic: String,
+    /// Records expected on TOPIC in total.
     #[arg(long)]
     expect: u64,
+    /// Source cluster and topic: when given, "done" also requires every target partition to hold
+    /// as many records as its source partition (duplicates in one partition cannot hide a gap in
+    /// another).
+    #[arg(long, requires = "source_topic")]
+    source: Option<String>,
+    #[arg(long, requires = "source")]
+    source_topic: Option<String>,
     /// The replicator's pid, sampled from /proc (0 = none).
     #[arg(long, default_value_t = 0)]
     pid: u32,
@@ -202,7 +210,7 @@ fn pipe_producer_defaults() -> Vec<(&'static str, &'static str)> {
         ("enable.idempotence", "true"),
         ("max.in.flight.requests.per.connection", "5"),
         ("compression.type", "none"),
-        ("linger.ms", "10"),
+        ("linger.ms", "5"),
         // One ProduceRequest batch per partition up to ~1 MB (brokers accept 1 MiB by default).
         ("batch.size", "1000000"),
         ("batch.num.messages", "10000"),
@@ -674,12 +682,29 @@ fn load(a: LoadArgs) -> Result<Value> {
 
 fn watch(a: WatchArgs) -> Result<Value> {
     let client = query_client(&a.brokers)?;
+    let per_partition: Option<Vec<u64>> = match (&a.source, &a.source_topic) {
+        (Some(brokers), Some(topic)) => {
+            let marks = watermarks(&query_client(brokers)?, topic)?;
+            Some(marks.iter().map(|m| record_count(&[*m])).collect())
+        }
+        _ => None,
+    };
+    let complete = |marks: &[(i64, i64)]| match &per_partition {
+        None => record_count(marks) >= a.expect,
+        Some(want) => {
+            marks.len() == want.len()
+                && marks
+                    .iter()
+                    .zip(want)
+                    .all(|(m, w)| record_count(&[*m]) >= *w)
+        }
+    };
     let ticks = clock_ticks();
     let pid = a.pid.to_string();
     let deadline = a.start_ms + a.timeout * 1000;
     let rel = |ms: u64| ms.saturating_sub(a.start_ms) as f64 / 1000.0;
     let (mut first, mut last_sample, mut at_first) = (None::<(u64, u64)>, None, None);
-    let mut count = 0;
+    let (mut count, mut is_complete) = (0, false);
     let mut last_progress = epoch_ms();
     let status = loop {
         let now = epoch_ms();
@@ -691,14 +716,14 @@ fn watch(a: WatchArgs) -> Result<Value> {
             last_sample = sample;
         }
         match watermarks(&client, &a.topic) {
-            Ok(m) => count = record_count(&m),
+            Ok(m) => (count, is_complete) = (record_count(&m), complete(&m)),
             Err(e) => eprintln!("raw_pipe: watch: {e:#}"),
         }
         if count > 0 && first.is_none() {
             first = Some((now, count));
             at_first = last_sample;
         }
-        if count >= a.expect {
+        if is_complete {
             break "done";
         }
         if a.pid > 0 && !alive {

@@ -281,3 +281,59 @@ fn heartbeats_are_emitted_replicated_and_understood_by_mm2() {
         "replicationHops(source) = 1: {upstream}"
     );
 }
+
+/// Checkpoints written by `source.checkpoints.internal` readers: (group, partition) → downstream.
+fn checkpoints_of(group: &str) -> BTreeMap<i32, i64> {
+    let (_, target) = endpoints();
+    read_raw(target, "source.checkpoints.internal")
+        .into_iter()
+        .filter_map(|(_, key, value)| {
+            kafka_mirrord::flow::records::Checkpoint::decode(&key, value.as_deref()?).ok()
+        })
+        .filter(|c| c.group == group)
+        .map(|c| (c.partition, c.downstream))
+        .collect()
+}
+
+#[test]
+fn translation_from_offset_syncs_written_by_mirror_maker_2() {
+    let (source, target) = endpoints();
+    let topic = unique("mm2syncs");
+    let remote = format!("source.{topic}");
+    create_topic(source, &topic, 1);
+    produce(source, &topic, 0, &numbered(2_000));
+    let (by_mm2, by_us) = (format!("{topic}-java"), format!("{topic}-rust"));
+    // Both groups stand at the same upstream offset; MM2 checkpoints one, kafka-mirrord the other.
+    commit_group(source, &by_mm2, &[(&topic, 0, 1_234)]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_properties(
+        dir.path(),
+        "mm2.properties",
+        &(std::fs::read_to_string(config(dir.path(), &topic)).unwrap()
+            + "target.config.storage.replication.factor = 1\ntarget.status.storage.replication.factor = 1\nsync.topic.acls.enabled = false\n"),
+    );
+    let mut mm2 = MirrorMaker::start(&file);
+    wait_until(
+        Duration::from_secs(120),
+        "MM2 to copy and checkpoint",
+        || record_count(target, &remote) == 2_000 && checkpoints_of(&by_mm2).contains_key(&0),
+    );
+    mm2.stop();
+    let java = checkpoints_of(&by_mm2)[&0];
+
+    // kafka-mirrord reads the offset syncs MM2 wrote (nothing new to replicate) and translates.
+    commit_group(source, &by_us, &[(&topic, 0, 1_234)]);
+    let _daemon = Daemon::start(&file);
+    wait_until(
+        Duration::from_secs(60),
+        "kafka-mirrord's checkpoint",
+        || checkpoints_of(&by_us).contains_key(&0),
+    );
+    let ours = checkpoints_of(&by_us)[&0];
+    eprintln!("offset 1234 translates to {java} (MM2) and {ours} (kafka-mirrord)");
+    assert_eq!(
+        ours, java,
+        "same offset syncs, same translation as Apache MM2"
+    );
+    assert!(ours <= 1_234);
+}

@@ -65,11 +65,19 @@ type TopicPartition = (String, i32);
 #[derive(Debug)]
 pub struct OffsetSyncQueue {
     max_lag: i64,
-    states: HashMap<TopicPartition, PartitionState>,
+    /// Per topic, per partition: trigger state and the delayed (not yet synced) latest position.
+    /// Nested by topic so the per-record path looks up with `&str` and allocates nothing.
+    states: HashMap<String, HashMap<i32, PartitionEntry>>,
     /// Insertion order of `pending` (Java `LinkedHashMap`: replacing keeps the original position).
     pending_order: VecDeque<TopicPartition>,
     pending: HashMap<TopicPartition, OffsetSync>,
-    delayed: HashMap<TopicPartition, OffsetSync>,
+}
+
+#[derive(Debug)]
+struct PartitionEntry {
+    state: PartitionState,
+    /// (upstream, downstream) of the latest acknowledged record not covered by a pending sync.
+    delayed: Option<(i64, i64)>,
 }
 
 impl OffsetSyncQueue {
@@ -79,44 +87,65 @@ impl OffsetSyncQueue {
             states: HashMap::new(),
             pending_order: VecDeque::new(),
             pending: HashMap::new(),
-            delayed: HashMap::new(),
         }
     }
 
-    fn put_pending(&mut self, key: TopicPartition, sync: OffsetSync) {
+    fn put_pending(&mut self, sync: OffsetSync) {
+        let key = (sync.topic.clone(), sync.partition);
         if self.pending.insert(key.clone(), sync).is_none() {
             self.pending_order.push_back(key);
         }
     }
 
+    fn entry(&mut self, topic: &str, partition: i32) -> &mut PartitionEntry {
+        let max_lag = self.max_lag;
+        if !self.states.contains_key(topic) {
+            self.states.insert(topic.to_string(), HashMap::new());
+        }
+        self.states
+            .get_mut(topic)
+            .expect("inserted above")
+            .entry(partition)
+            .or_insert_with(|| PartitionEntry {
+                state: PartitionState::new(max_lag),
+                delayed: None,
+            })
+    }
+
     /// `maybeQueueOffsetSyncs`: called for every record the target acknowledged.
     pub fn maybe_queue(&mut self, topic: &str, partition: i32, upstream: i64, downstream: i64) {
-        let key = (topic.to_string(), partition);
-        let max_lag = self.max_lag;
-        let state = self
-            .states
-            .entry(key.clone())
-            .or_insert_with(|| PartitionState::new(max_lag));
-        let sync = OffsetSync {
-            topic: topic.to_string(),
-            partition,
-            upstream,
-            downstream,
-        };
-        if state.update(upstream, downstream) {
-            state.reset();
-            self.delayed.remove(&key);
-            self.put_pending(key, sync);
+        let entry = self.entry(topic, partition);
+        if entry.state.update(upstream, downstream) {
+            entry.state.reset();
+            entry.delayed = None;
+            self.put_pending(OffsetSync {
+                topic: topic.to_string(),
+                partition,
+                upstream,
+                downstream,
+            });
         } else {
-            self.delayed.insert(key, sync);
+            entry.delayed = Some((upstream, downstream));
         }
     }
 
     /// `promoteDelayedOffsetSyncs`: every not-yet-synced latest position becomes pending.
     pub fn promote_delayed(&mut self) {
-        let delayed: Vec<(TopicPartition, OffsetSync)> = self.delayed.drain().collect();
-        for (key, sync) in delayed {
-            self.put_pending(key, sync);
+        let mut promoted = Vec::new();
+        for (topic, partitions) in &mut self.states {
+            for (partition, entry) in partitions.iter_mut() {
+                if let Some((upstream, downstream)) = entry.delayed.take() {
+                    promoted.push(OffsetSync {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        upstream,
+                        downstream,
+                    });
+                }
+            }
+        }
+        for sync in promoted {
+            self.put_pending(sync);
         }
     }
 
@@ -139,20 +168,25 @@ impl OffsetSyncQueue {
     }
 
     pub fn has_delayed(&self, topic: &str, partition: i32) -> bool {
-        self.delayed.contains_key(&(topic.to_string(), partition))
+        self.states
+            .get(topic)
+            .and_then(|p| p.get(&partition))
+            .is_some_and(|e| e.delayed.is_some())
     }
 
     pub fn last_sync_downstream(&self, topic: &str, partition: i32) -> Option<i64> {
         self.states
-            .get(&(topic.to_string(), partition))
-            .map(PartitionState::last_sync_downstream)
+            .get(topic)
+            .and_then(|p| p.get(&partition))
+            .map(|e| e.state.last_sync_downstream())
     }
 
     /// Forgets a partition that this task no longer owns.
     pub fn forget(&mut self, topic: &str, partition: i32) {
+        if let Some(partitions) = self.states.get_mut(topic) {
+            partitions.remove(&partition);
+        }
         let key = (topic.to_string(), partition);
-        self.states.remove(&key);
-        self.delayed.remove(&key);
         if self.pending.remove(&key).is_some() {
             self.pending_order.retain(|k| k != &key);
         }

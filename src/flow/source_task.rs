@@ -29,7 +29,7 @@ use super::assignment::{TaskChanges, TopicPartition};
 use super::offset_syncs::{OffsetSyncQueue, MAX_IN_FLIGHT_SYNCS};
 use super::records::{source_offset_key, source_offset_value};
 use super::stored_offsets;
-use crate::kafka::context::SourceConsumerContext;
+use crate::kafka::context::{LoggingContext, SourceConsumerContext};
 use crate::metrics::SourcePartitionMetrics;
 use crate::plan::clients::ClientRole;
 use crate::plan::{FlowPlan, OffsetSyncsLocation};
@@ -133,9 +133,18 @@ struct TargetContext {
     transactional_acks: Option<Mutex<Vec<(usize, i64, i64)>>>,
     first_error: Mutex<Option<TaskError>>,
     counters: Arc<TaskCounters>,
+    logging: LoggingContext,
 }
 
-impl ClientContext for TargetContext {}
+impl ClientContext for TargetContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        self.logging.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.logging.error(error, reason);
+    }
+}
 
 impl ProducerContext for TargetContext {
     type DeliveryOpaque = usize;
@@ -149,13 +158,8 @@ impl ProducerContext for TargetContext {
         }
         let slot_index = opaque >> OFFSET_BITS;
         let upstream = (opaque & OFFSET_MASK) as i64;
-        let Some(slot) = self
-            .slots
-            .read()
-            .expect("slots lock")
-            .get(slot_index)
-            .cloned()
-        else {
+        let slots = self.slots.read().expect("slots lock");
+        let Some(slot) = slots.get(slot_index) else {
             return;
         };
         match result {
@@ -219,12 +223,21 @@ pub struct SyncSender {
 }
 
 pub struct SyncContext {
+    logging: LoggingContext,
     in_flight: AtomicUsize,
     /// The sender owning this producer, to send pending syncs as soon as a permit frees up.
     sender: std::sync::OnceLock<std::sync::Weak<SyncSender>>,
 }
 
-impl ClientContext for SyncContext {}
+impl ClientContext for SyncContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        self.logging.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.logging.error(error, reason);
+    }
+}
 
 impl ProducerContext for SyncContext {
     type DeliveryOpaque = ();
@@ -290,6 +303,7 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
     let syncs = if flow.offset_syncs.enabled {
         let config = client(ClientRole::OffsetSyncsProducer).expect("planned with offset syncs");
         let context = SyncContext {
+            logging: LoggingContext::new("offset-syncs-producer"),
             in_flight: AtomicUsize::new(0),
             sender: std::sync::OnceLock::new(),
         };
@@ -327,6 +341,7 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
         transactional_acks: exactly_once.then(|| Mutex::new(Vec::new())),
         first_error: Mutex::new(None),
         counters: input.counters.clone(),
+        logging: LoggingContext::new("target-producer"),
     };
     let producer: ThreadedProducer<TargetContext> = producer_config
         .create_with_context(context)
@@ -572,9 +587,10 @@ impl Task {
                 last_offsets: HashMap::new(),
             });
         }
-        let target_topic = self.producer.context().slots.read().expect("slots lock")[slot_index]
-            .target_topic
-            .clone();
+        // Held for the send: slots only change on this thread (add_partitions), and the delivery
+        // callback only reads them, so this never blocks; it saves a String clone per record.
+        let slots = self.producer.context().slots.read().expect("slots lock");
+        let target_topic = slots[slot_index].target_topic.as_str();
         let headers = message.headers().map(|borrowed| {
             borrowed.iter().fold(
                 OwnedHeaders::new_with_capacity(borrowed.count()),
@@ -588,7 +604,7 @@ impl Task {
         });
         let opaque = (slot_index << OFFSET_BITS) | upstream as usize;
         let mut record =
-            BaseRecord::with_opaque_to(&target_topic, opaque).partition(message.partition());
+            BaseRecord::with_opaque_to(target_topic, opaque).partition(message.partition());
         if let Some(key) = message.key() {
             record = record.key(key);
         }

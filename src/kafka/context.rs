@@ -9,11 +9,13 @@ use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tracing::{debug, error, info, warn};
 
-/// Logs librdkafka events for one client, at most one global error per 10 s.
+/// Logs librdkafka events for one client: at most one warning/error line and one global error
+/// per 10 s (an unreachable cluster otherwise floods the journal); the rest go to debug.
 #[derive(Debug)]
 pub struct LoggingContext {
     pub client: &'static str,
     last_error_s: AtomicI64,
+    last_log_s: AtomicI64,
 }
 
 impl LoggingContext {
@@ -21,13 +23,35 @@ impl LoggingContext {
         Self {
             client,
             last_error_s: AtomicI64::new(0),
+            last_log_s: AtomicI64::new(0),
         }
     }
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64
+}
+
+/// True at most once per 10 s per limiter.
+fn allowed(last: &AtomicI64) -> bool {
+    let now = now_s();
+    now - last.swap(now, Ordering::AcqRel) >= 10
 }
 
 impl ClientContext for LoggingContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         let client = self.client;
+        let severe = !matches!(
+            level,
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info | RDKafkaLogLevel::Debug
+        );
+        if severe && !allowed(&self.last_log_s) {
+            debug!(client, facility, "librdkafka: {message}");
+            return;
+        }
         match level {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
@@ -47,11 +71,7 @@ impl ClientContext for LoggingContext {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
             return;
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs() as i64;
-        if now - self.last_error_s.swap(now, Ordering::AcqRel) >= 10 {
+        if allowed(&self.last_error_s) {
             warn!(client = self.client, "{error}: {reason}");
         } else {
             debug!(client = self.client, "{error}: {reason}");
