@@ -385,3 +385,62 @@ fn systemd_notifications_and_http_endpoint() {
     assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
     receive_until("STOPPING=1", &mut messages);
 }
+
+#[test]
+fn lag_rises_while_replication_is_stalled_and_shows_in_status() {
+    let kafka = test_kafka();
+    let (source, target) = (kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP"));
+    let topic = unique("stall");
+    create_topic(source, &topic, 1);
+    // The remote topic refuses batches over 64 KiB, and config sync is off so it stays that way: the
+    // partition cannot make progress past the big record.
+    create_topic_with_config(
+        target,
+        &format!("source.{topic}"),
+        1,
+        &[("max.message.bytes", "65536")],
+    );
+    produce(source, &topic, 0, &numbered(0, 100));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mm2.properties");
+    let http = format!("127.0.0.1:{}", free_port());
+    std::fs::write(&file, properties(&format!("source->target.enabled = true\nsource->target.topics = {topic}\nsync.topic.configs.enabled = false\n"), &http)).unwrap();
+    let mut daemon = Daemon::start(&file);
+    let lag = || -> Option<i64> {
+        let (_, metrics) = http_get(&http, "/metrics");
+        let prefix = format!("kafka_mirrord_replication_lag_records{{flow=\"source->target\",partition=\"0\",topic=\"{topic}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|v| v as i64)
+    };
+    wait_until(Duration::from_secs(60), "lag 0 after catch-up", || {
+        lag() == Some(0) && record_count(target, &format!("source.{topic}")) == 100
+    });
+
+    let big = TestRecord {
+        key: None,
+        value: Some(vec![1u8; 200_000]),
+        headers: vec![],
+        timestamp: 1_700_000_000_000,
+    };
+    produce(source, &topic, 0, &[big]);
+    produce(source, &topic, 0, &numbered(100, 500));
+    // 501 records cannot be replicated: the lag rises to them (end offsets come from librdkafka's
+    // statistics every 5 s).
+    wait_until(Duration::from_secs(30), "the lag to rise", || {
+        lag() == Some(501)
+    });
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-mirrord"))
+        .arg("status")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("501"),
+        "`kafka-mirrord status` shows the lag:\n{table}"
+    );
+    assert_eq!(daemon.terminate(Duration::from_secs(40)), Some(0));
+}

@@ -22,7 +22,7 @@ use super::checkpoints::{self, CheckpointStore, CommittedOffsets, SkipReason, Ta
 use super::heartbeat_task::chrono_now_ms;
 use super::offset_sync_store::OffsetSyncStore;
 use super::records::{Checkpoint, OffsetSync};
-use crate::kafka::admin::{Admin, Created, TopicSpec};
+use crate::kafka::admin::Admin;
 use crate::kafka::context::LoggingContext;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
@@ -49,7 +49,13 @@ pub async fn run(
             return;
         }
     };
-    create_checkpoints_topic(&flow, &target_admin).await;
+    super::create_internal_topic(
+        &flow,
+        &target_admin,
+        super::compacted_topic(&flow.checkpoints.topic, flow.checkpoints.replication_factor),
+        &flow.id.target,
+    )
+    .await;
 
     // Earlier checkpoints keep translations monotonic across restarts; without them MM2 only
     // trusts syncs read after start (KAFKA-15905), and so do we.
@@ -135,32 +141,6 @@ pub async fn run(
     }
     stop_tailer.store(true, Ordering::Release);
     let _ = tokio::task::spawn_blocking(move || tailer.join()).await;
-}
-
-async fn create_checkpoints_topic(flow: &FlowPlan, admin: &Admin) {
-    let topic = flow.checkpoints.topic.clone();
-    let spec = TopicSpec {
-        name: topic.clone(),
-        partitions: 1,
-        replication_factor: flow.checkpoints.replication_factor as i32,
-        configs: vec![("cleanup.policy".into(), "compact".into())],
-    };
-    match admin
-        .create_topics(&[spec])
-        .await
-        .map(|r| r.get(&topic).cloned())
-    {
-        Ok(Some(Created::Created)) => {
-            info!(flow = %flow.id, topic = %topic, "created checkpoints topic")
-        }
-        Ok(Some(Created::Failed(reason))) => {
-            warn!(flow = %flow.id, topic = %topic, "cannot create checkpoints topic (assuming it exists): {reason}")
-        }
-        Err(error) => {
-            warn!(flow = %flow.id, topic = %topic, "cannot create checkpoints topic: {error}")
-        }
-        _ => {}
-    }
 }
 
 /// Reads partition 0 of `topic` from the beginning to its end; calls `each` per record.

@@ -221,38 +221,17 @@ async fn ensure_internal_topics(flow: &FlowPlan, source: &Admin, target: &Admin)
         replication_factor: storage.replication_factor as i32,
         configs: compact.clone(),
     };
-    create_internal(flow, target, offsets, &flow.id.target).await;
+    super::create_internal_topic(flow, target, offsets, &flow.id.target).await;
     if flow.offset_syncs.enabled {
         let (admin, cluster) = match flow.offset_syncs.location {
             OffsetSyncsLocation::Source => (source, &flow.id.source),
             OffsetSyncsLocation::Target => (target, &flow.id.target),
         };
-        let syncs = TopicSpec {
-            name: flow.offset_syncs.topic.clone(),
-            partitions: 1,
-            replication_factor: flow.offset_syncs.replication_factor as i32,
-            configs: compact,
-        };
-        create_internal(flow, admin, syncs, cluster).await;
-    }
-}
-
-async fn create_internal(flow: &FlowPlan, admin: &Admin, topic: TopicSpec, cluster: &str) {
-    let name = topic.name.clone();
-    match admin.create_topics(&[topic]).await {
-        Ok(results) => match results.get(&name) {
-            Some(Created::Created) => {
-                info!(flow = %flow.id, topic = %name, cluster, "created internal topic")
-            }
-            Some(Created::Failed(reason)) => {
-                // MM2 assumes the topic exists when it may not create it (KAFKA-15465); so do we.
-                warn!(flow = %flow.id, topic = %name, cluster, "cannot create internal topic (assuming it exists): {reason}")
-            }
-            _ => {}
-        },
-        Err(error) => {
-            warn!(flow = %flow.id, topic = %name, cluster, "cannot create internal topic: {error}")
-        }
+        let syncs = super::compacted_topic(
+            &flow.offset_syncs.topic,
+            flow.offset_syncs.replication_factor,
+        );
+        super::create_internal_topic(flow, admin, syncs, cluster).await;
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::records::Heartbeat;
-use crate::kafka::admin::{Admin, Created, TopicSpec};
+use crate::kafka::admin::Admin;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
 
@@ -36,28 +36,8 @@ pub async fn run(flow: Arc<FlowPlan>, mut shutdown: watch::Receiver<bool>) {
         }
     };
     let topic = flow.heartbeats.topic.clone();
-    let spec = TopicSpec {
-        name: topic.clone(),
-        partitions: 1,
-        replication_factor: flow.heartbeats.replication_factor as i32,
-        configs: vec![("cleanup.policy".into(), "compact".into())],
-    };
-    match admin
-        .create_topics(&[spec])
-        .await
-        .map(|r| r.get(&topic).cloned())
-    {
-        Ok(Some(Created::Created)) => {
-            info!(flow = %flow.id, topic = %topic, "created heartbeats topic")
-        }
-        Ok(Some(Created::Failed(reason))) => {
-            warn!(flow = %flow.id, topic = %topic, "cannot create heartbeats topic (assuming it exists): {reason}")
-        }
-        Err(error) => {
-            warn!(flow = %flow.id, topic = %topic, "cannot create heartbeats topic: {error}")
-        }
-        _ => {}
-    }
+    let spec = super::compacted_topic(&topic, flow.heartbeats.replication_factor);
+    super::create_internal_topic(&flow, &admin, spec, &flow.id.target).await;
     let period = Duration::from_secs(flow.heartbeats.emit_heartbeats.interval_seconds.max(1));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

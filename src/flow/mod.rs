@@ -110,3 +110,43 @@ impl Flow {
 pub(crate) async fn until_shutdown(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
+
+/// Creates one of MM2's internal topics (compacted, `partitions`, `replication_factor`) on the
+/// cluster `admin` talks to. When it cannot, MM2 assumes the topic exists (KAFKA-15465); so do we,
+/// after saying so.
+pub(crate) async fn create_internal_topic(
+    flow: &FlowPlan,
+    admin: &crate::kafka::admin::Admin,
+    topic: crate::kafka::admin::TopicSpec,
+    cluster: &str,
+) {
+    use crate::kafka::admin::Created;
+    let name = topic.name.clone();
+    match admin.create_topics(&[topic]).await {
+        Ok(results) => match results.get(&name) {
+            Some(Created::Created) => {
+                info!(flow = %flow.id, topic = %name, cluster, "created internal topic")
+            }
+            Some(Created::Failed(reason)) => {
+                tracing::warn!(flow = %flow.id, topic = %name, cluster, "cannot create internal topic (assuming it exists): {reason}")
+            }
+            _ => {}
+        },
+        Err(error) => {
+            tracing::warn!(flow = %flow.id, topic = %name, cluster, "cannot create internal topic: {error}")
+        }
+    }
+}
+
+/// A single-partition compacted topic: heartbeats, checkpoints, offset syncs (§4).
+pub(crate) fn compacted_topic(
+    name: &str,
+    replication_factor: i16,
+) -> crate::kafka::admin::TopicSpec {
+    crate::kafka::admin::TopicSpec {
+        name: name.to_string(),
+        partitions: 1,
+        replication_factor: replication_factor as i32,
+        configs: vec![("cleanup.policy".into(), "compact".into())],
+    }
+}

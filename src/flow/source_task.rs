@@ -535,7 +535,24 @@ impl Task {
         drop(slots);
         consumer
             .incremental_assign(&assignment)
-            .map_err(TaskError::Client)
+            .map_err(TaskError::Client)?;
+        // Seed end offsets so lag is known at once, even if this task fails before librdkafka's
+        // first statistics (a stalled partition must show its lag while the task retries).
+        let mut end_offsets = consumer
+            .context()
+            .end_offsets
+            .lock()
+            .expect("end offsets lock");
+        for (topic, partition) in partitions {
+            if let Ok((_, high)) =
+                consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5))
+            {
+                end_offsets
+                    .entry((topic.clone(), *partition))
+                    .or_insert(high);
+            }
+        }
+        Ok(())
     }
 
     fn remove_partitions(

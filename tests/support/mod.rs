@@ -544,7 +544,10 @@ impl Daemon {
 /// A plain HTTP/1.1 GET on loopback; returns (status code, body).
 pub fn http_get(address: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    // Not listening yet (the daemon is starting): report it as status 0.
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return (0, String::new());
+    };
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
