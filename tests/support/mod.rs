@@ -397,7 +397,17 @@ impl MirrorMaker {
         });
         let kafka_libs = test_kafka().get("KAFKA_LIBS").to_string();
         let log = config.with_extension(format!("{}.mm2.log", unique("mm2")));
+        // MM2 3.x logs through log4j 1 (reload4j): INFO to stdout, which goes to the log file.
+        let log4j = config.with_extension("log4j.properties");
+        std::fs::write(
+            &log4j,
+            "log4j.rootLogger=INFO, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\n\
+             log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n\
+             log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
+        )
+        .unwrap();
         let child = std::process::Command::new("java")
+            .arg(format!("-Dlog4j.configuration=file:{}", log4j.display()))
             .args(["-Xms256M", "-Xmx1G", "-cp"])
             .arg(format!("{mm2_libs}/*:{kafka_libs}/*"))
             .arg("org.apache.kafka.connect.mirror.MirrorMaker")
@@ -485,6 +495,15 @@ pub fn commit_group(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) 
     consumer
         .commit(&list, rdkafka::consumer::CommitMode::Sync)
         .unwrap();
+}
+
+/// Members a consumer group has right now (0 if it does not exist).
+pub fn group_members(bootstrap: &str, group: &str) -> usize {
+    let consumer: BaseConsumer = client_config(bootstrap).create().unwrap();
+    consumer
+        .fetch_group_list(Some(group), Duration::from_secs(10))
+        .map(|list| list.groups().iter().map(|g| g.members().len()).sum())
+        .unwrap_or(0)
 }
 
 /// A group's committed offset per partition (`None` when it has none).
