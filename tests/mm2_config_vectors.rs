@@ -756,11 +756,13 @@ fn source_consumer_config_exactly() {
         .partition(|(key, _)| expected.contains_key(key));
     assert_eq!(from_mm2, expected, "MM2's sourceConsumerConfig entries");
     // Everything else is one of kafka-mirrord's documented librdkafka defaults.
-    let defaults: BTreeMap<String, String> =
+    // Everything else: kafka-mirrord's documented defaults and the group id librdkafka needs.
+    let mut defaults: BTreeMap<String, String> =
         kafka_mirrord::plan::librdkafka::role_defaults(ClientRole::SourceConsumer, false)
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+    defaults.insert("group.id".into(), "kafka-mirrord-assign-only".into());
     assert_eq!(extra, defaults);
 }
 
