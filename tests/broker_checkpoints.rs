@@ -69,7 +69,7 @@ fn resume_positions(
     let consumer: BaseConsumer = config.create().unwrap();
     consumer.subscribe(&[topic]).unwrap();
     let mut first = BTreeMap::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
     while first.len() < partitions as usize && std::time::Instant::now() < deadline {
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
             first.entry(message.partition()).or_insert(message.offset());
@@ -285,87 +285,5 @@ fn heartbeats_are_emitted_replicated_and_understood_by_mm2() {
     assert!(
         upstream.lines().any(|l| l == "hops source 1"),
         "replicationHops(source) = 1: {upstream}"
-    );
-}
-
-/// Checkpoints written by `source.checkpoints.internal` readers: (group, partition) → downstream.
-fn checkpoints_of(group: &str) -> BTreeMap<i32, i64> {
-    let (_, target) = endpoints();
-    read_raw(target, "source.checkpoints.internal")
-        .into_iter()
-        .filter_map(|(_, key, value)| {
-            kafka_mirrord::flow::records::Checkpoint::decode(&key, value.as_deref()?).ok()
-        })
-        .filter(|c| c.group == group)
-        .map(|c| (c.partition, c.downstream))
-        .collect()
-}
-
-#[test]
-fn translation_from_offset_syncs_written_by_mirror_maker_2() {
-    let (source, target) = endpoints();
-    let topic = unique("mm2syncs");
-    let remote = format!("source.{topic}");
-    create_topic(source, &topic, 1);
-    produce(source, &topic, 0, &numbered(2_000));
-    let (by_mm2, by_us) = (format!("{topic}-java"), format!("{topic}-rust"));
-    // Both groups stand at the same upstream offset; MM2 checkpoints one, kafka-mirrord the other.
-    commit_group(source, &by_mm2, &[(&topic, 0, 1_234)]);
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_properties(
-        dir.path(),
-        "mm2.properties",
-        &(std::fs::read_to_string(config(dir.path(), &topic)).unwrap()
-            + "target.config.storage.replication.factor = 1\ntarget.status.storage.replication.factor = 1\nsync.topic.acls.enabled = false\n"),
-    );
-    let mut mm2 = MirrorMaker::start(&file);
-    wait_until(
-        Duration::from_secs(120),
-        "MM2 to copy and checkpoint",
-        || record_count(target, &remote) == 2_000 && checkpoints_of(&by_mm2).contains_key(&0),
-    );
-    mm2.stop();
-    let java = checkpoints_of(&by_mm2)[&0];
-
-    // kafka-mirrord reads the offset syncs MM2 wrote (nothing new to replicate) and translates.
-    commit_group(source, &by_us, &[(&topic, 0, 1_234)]);
-    let _daemon = Daemon::start(&file);
-    wait_until(
-        Duration::from_secs(60),
-        "kafka-mirrord's checkpoint",
-        || checkpoints_of(&by_us).contains_key(&0),
-    );
-    let ours = checkpoints_of(&by_us)[&0];
-    // The syncs MM2 wrote for this partition, in topic order, through MM2's store algorithm (ours,
-    // checked against MM2's test vectors): kafka-mirrord must land exactly there. MM2's own
-    // checkpoint may be nearer, because MM2 translated while its store still held the syncs that
-    // later ones thinned out (a checkpoint never moves backwards, so it keeps the nearer one).
-    let (source, _) = endpoints();
-    let mut store = kafka_mirrord::flow::offset_sync_store::OffsetSyncStore::new(false);
-    let mut sync_upstreams = Vec::new();
-    for (_, key, value) in read_raw(source, "mm2-offset-syncs.target.internal") {
-        let sync =
-            kafka_mirrord::flow::records::OffsetSync::decode(&key, value.as_deref().unwrap())
-                .unwrap();
-        if sync.topic == topic {
-            store.update(&sync.topic, sync.partition, sync.upstream, sync.downstream);
-            sync_upstreams.push(sync.upstream);
-        }
-    }
-    store.mark_read_to_end();
-    eprintln!("offset 1234 translates to {java} (MM2, at its time) and {ours} (kafka-mirrord)");
-    assert!(!sync_upstreams.is_empty(), "MM2 wrote offset syncs");
-    assert_eq!(
-        Some(ours),
-        store.translate(&topic, 0, 1_234),
-        "MM2's store rules applied to MM2's syncs"
-    );
-    assert!(
-        ours <= java && java <= 1_234,
-        "never past what MM2 itself would allow"
-    );
-    assert!(
-        sync_upstreams.contains(&(ours - 1)) || sync_upstreams.contains(&ours),
-        "one past an MM2 offset sync"
     );
 }
