@@ -6,7 +6,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,41 +16,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::ClientConfig;
 use support::*;
-
-fn config(dir: &Path, topic: &str) -> PathBuf {
-    let kafka = test_kafka();
-    write_properties(
-        dir,
-        "mm2.properties",
-        &format!(
-            "clusters = source, target\nsource.bootstrap.servers = {}\ntarget.bootstrap.servers = {}\n\
-             source->target.enabled = true\nsource->target.topics = {topic}\nsource->target.groups = {topic}-.*\n\
-             replication.factor = 1\noffset-syncs.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n\
-             heartbeats.topic.replication.factor = 1\ntarget.offset.storage.replication.factor = 1\n\
-             target.offset.flush.interval.ms = 1000\nrefresh.topics.interval.seconds = 2\nrefresh.groups.interval.seconds = 1\n\
-             emit.checkpoints.interval.seconds = 1\nsync.group.offsets.enabled = true\nsync.group.offsets.interval.seconds = 1\n\
-             emit.heartbeats.interval.seconds = 1\nmirrord.http.listen = off\n",
-            kafka.get("SOURCE_BOOTSTRAP"),
-            kafka.get("TARGET_BOOTSTRAP")
-        ),
-    )
-}
-
-fn endpoints() -> (&'static str, &'static str) {
-    let kafka = test_kafka();
-    (kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP"))
-}
-
-fn numbered(count: usize) -> Vec<TestRecord> {
-    (0..count)
-        .map(|i| TestRecord {
-            key: Some(i.to_string().into_bytes()),
-            value: Some(format!("v{i}").into_bytes()),
-            headers: vec![],
-            timestamp: 1_650_000_000_000 + i as i64,
-        })
-        .collect()
-}
 
 /// Where a consumer that joins `group` on `topic` starts reading, per partition.
 fn resume_positions(
@@ -128,7 +92,7 @@ fn cutover_resumes_at_the_translated_offset_and_leaves_active_or_ahead_groups_al
     });
 
     let dir = tempfile::tempdir().unwrap();
-    let file = config(dir.path(), &topic);
+    let file = checkpointing_config(dir.path(), &topic);
     let daemon = Daemon::start(&file);
     wait_until(Duration::from_secs(60), "replication", || {
         record_count(target, &remote) == (partitions as usize * records) as i64
@@ -234,8 +198,8 @@ fn heartbeats_are_emitted_replicated_and_understood_by_mm2() {
     let topic = unique("beats");
     create_topic(source, &topic, 1);
     let dir = tempfile::tempdir().unwrap();
-    let started = kafka_mirrord::flow::heartbeat_task::chrono_now_ms();
-    let _daemon = Daemon::start(&config(dir.path(), &topic));
+    let started = kafka_mirrord::clock::unix_ms();
+    let _daemon = Daemon::start(&checkpointing_config(dir.path(), &topic));
     let recent = |bootstrap: &str, topic: &str| -> Vec<Heartbeat> {
         if !list_topics(bootstrap).iter().any(|t| t == topic) {
             return Vec::new();

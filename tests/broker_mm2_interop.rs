@@ -4,45 +4,9 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use support::*;
-
-fn config(dir: &Path, topic: &str) -> PathBuf {
-    let kafka = test_kafka();
-    write_properties(
-        dir,
-        "mm2.properties",
-        &format!(
-            "clusters = source, target\nsource.bootstrap.servers = {}\ntarget.bootstrap.servers = {}\n\
-             source->target.enabled = true\nsource->target.topics = {topic}\nsource->target.groups = {topic}-.*\n\
-             replication.factor = 1\noffset-syncs.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n\
-             heartbeats.topic.replication.factor = 1\ntarget.offset.storage.replication.factor = 1\n\
-             target.offset.flush.interval.ms = 1000\nrefresh.topics.interval.seconds = 2\nrefresh.groups.interval.seconds = 1\n\
-             emit.checkpoints.interval.seconds = 1\nsync.group.offsets.enabled = true\nsync.group.offsets.interval.seconds = 1\n\
-             emit.heartbeats.interval.seconds = 1\nmirrord.http.listen = off\n",
-            kafka.get("SOURCE_BOOTSTRAP"),
-            kafka.get("TARGET_BOOTSTRAP")
-        ),
-    )
-}
-
-fn endpoints() -> (&'static str, &'static str) {
-    let kafka = test_kafka();
-    (kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP"))
-}
-
-fn numbered(count: usize) -> Vec<TestRecord> {
-    (0..count)
-        .map(|i| TestRecord {
-            key: Some(i.to_string().into_bytes()),
-            value: Some(format!("v{i}").into_bytes()),
-            headers: vec![],
-            timestamp: 1_650_000_000_000 + i as i64,
-        })
-        .collect()
-}
 
 /// Checkpoints written by `source.checkpoints.internal` readers: (group, partition) → downstream.
 fn checkpoints_of(group: &str) -> BTreeMap<i32, i64> {
@@ -71,7 +35,7 @@ fn translation_from_offset_syncs_written_by_mirror_maker_2() {
     let file = write_properties(
         dir.path(),
         "mm2.properties",
-        &(std::fs::read_to_string(config(dir.path(), &topic)).unwrap()
+        &(std::fs::read_to_string(checkpointing_config(dir.path(), &topic)).unwrap()
             + "target.config.storage.replication.factor = 1\ntarget.status.storage.replication.factor = 1\nsync.topic.acls.enabled = false\n"),
     );
     let mut mm2 = MirrorMaker::start(&file);

@@ -34,11 +34,6 @@ fn config(dir: &Path, topics: &str, extra: &str) -> PathBuf {
     )
 }
 
-fn endpoints() -> (&'static str, &'static str) {
-    let kafka = test_kafka();
-    (kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP"))
-}
-
 /// Records with keys, headers and explicit timestamps, including null keys/values and empty,
 /// duplicate, null and binary headers. `id` makes each record unique across partitions and batches.
 fn records(partition: i32, first: usize, count: usize) -> Vec<TestRecord> {

@@ -15,7 +15,6 @@ use serde::Serialize;
 
 use crate::exit;
 use crate::flow::checkpoint_task::committed_offsets;
-use crate::flow::heartbeat_task::chrono_now_ms;
 use crate::flow::records::Checkpoint;
 use crate::kafka::admin::Admin;
 use crate::plan::clients::ClientRole;
@@ -160,7 +159,7 @@ fn translate(flow: &plan::FlowPlan, group: &str) -> Result<Vec<Translation>, Str
         group,
         &partitions,
     )?;
-    let now = chrono_now_ms();
+    let now = crate::clock::unix_ms();
     Ok(latest
         .into_iter()
         .map(|((target_topic, partition), (checkpoint, timestamp))| {

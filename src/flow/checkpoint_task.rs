@@ -19,7 +19,6 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::checkpoints::{self, CheckpointStore, CommittedOffsets, SkipReason, TargetGroup};
-use super::heartbeat_task::chrono_now_ms;
 use super::offset_sync_store::OffsetSyncStore;
 use super::records::{Checkpoint, OffsetSync};
 use crate::kafka::admin::Admin;
@@ -338,7 +337,7 @@ async fn emit_checkpoints(
     if groups.is_empty() || !syncs.lock().expect("sync store lock").is_ready() {
         return;
     }
-    let listed_at = chrono_now_ms();
+    let listed_at = crate::clock::unix_ms();
     let offsets = {
         let (flow, groups) = (flow.clone(), groups.clone());
         tokio::task::spawn_blocking(move || {
@@ -394,7 +393,7 @@ async fn emit_checkpoints(
                     telemetry
                         .metrics
                         .checkpoint(&flow.id, &group, &checkpoint.topic, checkpoint.partition)
-                        .checkpoint_emitted(chrono_now_ms() - listed_at);
+                        .checkpoint_emitted(crate::clock::unix_ms() - listed_at);
                     telemetry.status.set_group(&flow.id, &group, true, None);
                 }
                 Err((error, _)) => {

@@ -47,7 +47,7 @@ pub async fn run(flow: Arc<FlowPlan>, mut shutdown: watch::Receiver<bool>) {
             _ = super::until_shutdown(&mut shutdown) => return,
             _ = ticker.tick() => {}
         }
-        let now = chrono_now_ms();
+        let now = crate::clock::unix_ms();
         let heartbeat = Heartbeat {
             source: flow.id.source.clone(),
             target: flow.id.target.clone(),
@@ -72,12 +72,4 @@ pub async fn run(flow: Arc<FlowPlan>, mut shutdown: watch::Receiver<bool>) {
             Err(_) => {}
         }
     }
-}
-
-/// Milliseconds since the epoch.
-pub fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64
 }

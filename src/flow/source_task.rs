@@ -170,7 +170,7 @@ impl ProducerContext for TargetContext {
                 let latency_ms = message
                     .timestamp()
                     .to_millis()
-                    .map(|t| now_ms() - t)
+                    .map(|t| crate::clock::unix_ms() - t)
                     .unwrap_or(0);
                 slot.metrics.record_replicated(
                     message.payload_len() as u64,
@@ -437,20 +437,9 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
     result
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64
-}
-
 fn warn_rate_limited(flow: &FlowPlan, task: usize, error: &KafkaError) {
     static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    if now - LAST.swap(now, Ordering::AcqRel) >= 10 {
+    if crate::clock::once_per(&LAST, 10) {
         warn!(flow = %flow.id, task, "source consumer: {error}");
     } else {
         debug!(flow = %flow.id, task, "source consumer: {error}");

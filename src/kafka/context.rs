@@ -1,7 +1,7 @@
 //! librdkafka client callbacks: its log lines and global errors go to `tracing` with the client's
 //! role, at a bounded rate, and end-of-partition events (which we ask for) are not errors.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -28,17 +28,9 @@ impl LoggingContext {
     }
 }
 
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64
-}
-
 /// True at most once per 10 s per limiter.
 fn allowed(last: &AtomicI64) -> bool {
-    let now = now_s();
-    now - last.swap(now, Ordering::AcqRel) >= 10
+    crate::clock::once_per(last, 10)
 }
 
 impl ClientContext for LoggingContext {

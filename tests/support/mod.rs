@@ -597,3 +597,44 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+// === Flows used by several test binaries ===
+
+/// A flow `source->target` replicating `topic` and checkpointing groups `<topic>-*` every second,
+/// with group offset sync on; single-broker replication factors.
+pub fn checkpointing_config(dir: &Path, topic: &str) -> PathBuf {
+    let kafka = test_kafka();
+    write_properties(
+        dir,
+        "mm2.properties",
+        &format!(
+            "clusters = source, target\nsource.bootstrap.servers = {}\ntarget.bootstrap.servers = {}\n\
+             source->target.enabled = true\nsource->target.topics = {topic}\nsource->target.groups = {topic}-.*\n\
+             replication.factor = 1\noffset-syncs.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\ntarget.offset.storage.replication.factor = 1\n\
+             target.offset.flush.interval.ms = 1000\nrefresh.topics.interval.seconds = 2\nrefresh.groups.interval.seconds = 1\n\
+             emit.checkpoints.interval.seconds = 1\nsync.group.offsets.enabled = true\nsync.group.offsets.interval.seconds = 1\n\
+             emit.heartbeats.interval.seconds = 1\nmirrord.http.listen = off\n",
+            kafka.get("SOURCE_BOOTSTRAP"),
+            kafka.get("TARGET_BOOTSTRAP")
+        ),
+    )
+}
+
+/// (source, target) bootstrap addresses.
+pub fn endpoints() -> (&'static str, &'static str) {
+    let kafka = test_kafka();
+    (kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP"))
+}
+
+/// `count` records keyed by their index, with distinct timestamps.
+pub fn numbered(count: usize) -> Vec<TestRecord> {
+    (0..count)
+        .map(|i| TestRecord {
+            key: Some(i.to_string().into_bytes()),
+            value: Some(format!("v{i}").into_bytes()),
+            headers: vec![],
+            timestamp: 1_650_000_000_000 + i as i64,
+        })
+        .collect()
+}
