@@ -192,13 +192,15 @@ fn pipe_consumer_defaults() -> Vec<(&'static str, &'static str)> {
         ("auto.offset.reset", "earliest"),
         // librdkafka >= 2.3 pauses fetching for fetch.queue.backoff.ms (default 1000) whenever more
         // than queued.min.messages are queued, which caps a catch-up of small records at roughly
-        // 190k records/s (test-brokers.md). Fetch again as soon as there is room.
-        ("fetch.queue.backoff.ms", "0"),
-        // Bytes prefetched per partition; bounds RSS (x partitions) while keeping fetches large.
-        ("queued.max.messages.kbytes", "16384"),
-        ("queued.min.messages", "100000"),
+        // 190k records/s (test-brokers.md). Re-check every 10 ms instead (0 would spin while the
+        // producer applies backpressure).
+        ("fetch.queue.backoff.ms", "10"),
+        // The same prefetch bounds as kafka-mirrord's defaults (src/plan/librdkafka.rs), so the
+        // ceiling is librdkafka's for the same memory budget.
+        ("queued.max.messages.kbytes", "4096"),
+        ("queued.min.messages", "20000"),
         ("fetch.max.bytes", "52428800"),
-        ("max.partition.fetch.bytes", "1048576"),
+        ("max.partition.fetch.bytes", "262144"),
         ("fetch.wait.max.ms", "500"),
     ]
 }
@@ -211,12 +213,12 @@ fn pipe_producer_defaults() -> Vec<(&'static str, &'static str)> {
         ("max.in.flight.requests.per.connection", "5"),
         ("compression.type", "none"),
         ("linger.ms", "5"),
-        // One ProduceRequest batch per partition up to ~1 MB (brokers accept 1 MiB by default).
-        ("batch.size", "1000000"),
+        // The same batching and queue bounds as kafka-mirrord's target producer.
+        ("batch.size", "262144"),
         ("batch.num.messages", "10000"),
         // Back-pressure: when this fills up, send() returns QueueFull and we poll for acks.
-        ("queue.buffering.max.messages", "100000"),
-        ("queue.buffering.max.kbytes", "65536"),
+        ("queue.buffering.max.messages", "30000"),
+        ("queue.buffering.max.kbytes", "16384"),
     ]
 }
 

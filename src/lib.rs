@@ -2,10 +2,12 @@
 //!
 //! Data flows through the modules in this order:
 //! properties file → [`config`] (`RawProperties`, then a validated `Config`) → [`plan`] (one
-//! resolved `FlowPlan` per `A->B`) → flows (next milestones) → metrics/HTTP (next milestones).
-//! [`kafka`] holds what talks to brokers; [`commands`] holds the CLI verbs.
+//! resolved `FlowPlan` per `A->B`) → [`flow`] (source, checkpoint and heartbeat tasks) →
+//! [`metrics`], [`status`] and [`http`]. [`kafka`] holds what talks to brokers; [`runtime`] the
+//! signals, file watcher and systemd notify; [`commands`] the CLI verbs.
 
-#![forbid(unsafe_code)]
+// `unsafe` is denied everywhere but `kafka::acls`, which calls librdkafka's ACL API directly.
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod clock;

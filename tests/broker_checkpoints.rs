@@ -33,17 +33,30 @@ fn resume_positions(
     let consumer: BaseConsumer = config.create().unwrap();
     consumer.subscribe(&[topic]).unwrap();
     let mut first = BTreeMap::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let mut errors = Vec::new();
     while first.len() < partitions as usize && std::time::Instant::now() < deadline {
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
-            first.entry(message.partition()).or_insert(message.offset());
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                first.entry(message.partition()).or_insert(message.offset());
+            }
+            Some(Err(error)) => errors.push(error.to_string()),
+            None => {}
         }
     }
-    assert_eq!(
-        first.len(),
-        partitions as usize,
-        "the consumer read every partition"
-    );
+    if first.len() < partitions as usize {
+        let watermarks: Vec<_> = (0..partitions)
+            .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)))
+            .collect();
+        panic!(
+            "the consumer read only partitions {:?} of {partitions}; committed {:?}, \
+             watermarks {watermarks:?}, assignment {:?}, positions {:?}, poll errors {errors:?}",
+            first.keys().collect::<Vec<_>>(),
+            group_offsets(bootstrap, group, topic, partitions),
+            consumer.assignment().map(|a| a.to_topic_map()),
+            consumer.position().map(|p| p.to_topic_map()),
+        );
+    }
     first
 }
 
@@ -109,6 +122,12 @@ fn cutover_resumes_at_the_translated_offset_and_leaves_active_or_ahead_groups_al
     );
     let synced = group_offsets(target, &migrating, &remote, partitions);
     std::thread::sleep(Duration::from_secs(4)); // several sync rounds
+    assert_eq!(
+        group_offsets(target, &active, &remote, partitions),
+        vec![None, None],
+        "a group active on the target is not touched"
+    );
+    // Once its member leaves, the group is idle and a later round may sync it: that is expected.
     stop_active.store(true, Ordering::Relaxed);
     active_member.join().unwrap();
 
@@ -136,11 +155,6 @@ fn cutover_resumes_at_the_translated_offset_and_leaves_active_or_ahead_groups_al
             600 - at
         );
     }
-    assert_eq!(
-        group_offsets(target, &active, &remote, partitions),
-        vec![None, None],
-        "a group active on the target is not touched"
-    );
     assert_eq!(
         group_offsets(target, &ahead, &remote, partitions),
         vec![Some(900), Some(900)],

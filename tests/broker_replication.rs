@@ -1,7 +1,7 @@
 //! Source replication against the two local Apache Kafka clusters (issue 3): records copied field
 //! for field and in order under both replication policies, topic selection and refresh, no loops
 //! in active/active, nothing lost across SIGKILLs, progress stored in Connect's exact format,
-//! offset syncs in MM2's layout, and exactly-once delivery.
+//! offset syncs in MM2's layout, exactly-once delivery, MM2 takeover and topic ACL sync.
 
 mod support;
 
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_mirrord::flow::records::{decode_source_offset, source_offset_key, OffsetSync};
+use kafka_mirrord::kafka::admin::Admin;
 use support::*;
 
 const SETTINGS: &str = "emit.heartbeats.enabled = false\nreplication.factor = 1\noffset-syncs.topic.replication.factor = 1\n\
@@ -385,9 +386,11 @@ fn offset_syncs_decode_to_mm2_layout_and_follow_the_emission_rules() {
     produce(source, &topic, 0, &records(0, 0, 1_000));
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = Daemon::start(&config(dir.path(), &topic, "offset.lag.max = 100\n"));
-    wait_until(Duration::from_secs(30), "copies", || {
-        record_count(target, &format!("source.{topic}")) == 1_000
+    let remote = format!("source.{topic}");
+    wait_until(Duration::from_secs(60), "copies", || {
+        record_count(target, &remote) >= 1_000
     });
+    assert_eq!(record_count(target, &remote), 1_000, "no duplicates");
     let syncs_for_topic = || -> Vec<OffsetSync> {
         read_raw(source, "mm2-offset-syncs.target.internal")
             .into_iter()
@@ -603,4 +606,123 @@ fn a_record_too_large_for_the_target_stalls_only_its_task_and_is_retried() {
         "the process keeps running"
     );
     assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
+}
+
+/// The remote-topic ACL lines Java's admin client reads on `bootstrap` for `topic`.
+fn acl_lines(bootstrap: &str, topic: &str) -> Vec<String> {
+    mm2_client(&[bootstrap, "acls"])
+        .lines()
+        .filter(|line| line.split(' ').next() == Some(topic))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn topic_acls_are_synced_by_mm2_rules_and_never_removed() {
+    let (source, target) = endpoints();
+    let topic = unique("acls");
+    let other = unique("unmirrored");
+    create_topic(source, &topic, 1);
+    create_topic(source, &other, 1);
+    #[rustfmt::skip]
+    mm2_client(&[
+        source, "create-acl",
+        &topic, "LITERAL", "User:alice", "ALL", "ALLOW",   // → READ ALLOW
+        &topic, "LITERAL", "User:bob", "WRITE", "ALLOW",   // never copied
+        &topic, "LITERAL", "User:eve", "READ", "DENY",     // copied as is
+        &topic, "PREFIXED", "User:carol", "READ", "ALLOW", // prefixed: not copied
+        &other, "LITERAL", "User:dave", "READ", "ALLOW",   // topic not replicated
+    ]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(dir.path(), &topic, "sync.topic.acls.interval.seconds = 2\n");
+    let daemon = Daemon::start(&file);
+    let remote = format!("source.{topic}");
+    let copied = |extra: &[String]| {
+        let mut lines = vec![
+            format!("{remote} LITERAL User:alice * READ ALLOW"),
+            format!("{remote} LITERAL User:eve * READ DENY"),
+        ];
+        lines.extend_from_slice(extra);
+        lines.sort();
+        lines
+    };
+    let listed = |bootstrap: &str, topic: &str| {
+        let mut config = rdkafka::ClientConfig::new();
+        config.set("bootstrap.servers", bootstrap);
+        let admin = Admin::new(&config, Duration::from_secs(10)).unwrap();
+        let mut acls: Vec<String> = admin
+            .topic_acls()
+            .expect("test clusters started by an older scripts/test-kafka lack the authorizer: run `scripts/test-kafka stop` and retry")
+            .into_iter()
+            .filter(|acl| acl.topic == topic)
+            .map(|acl| {
+                let upper = |value: &dyn std::fmt::Debug| format!("{value:?}").to_uppercase();
+                format!(
+                    "{} {} {} {} {} {}",
+                    acl.topic,
+                    upper(&acl.pattern),
+                    acl.principal,
+                    acl.host,
+                    upper(&acl.operation),
+                    upper(&acl.permission)
+                )
+            })
+            .collect();
+        acls.sort();
+        acls
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "the ACLs on the remote topic",
+        || listed(target, &remote) == copied(&[]),
+    );
+    assert_eq!(
+        acl_lines(target, &remote),
+        copied(&[]),
+        "Java's admin client reads the same ACLs"
+    );
+
+    // A later source ACL is picked up by the periodic sync; one removed on the source stays on
+    // the target (MM2 only ever creates ACLs).
+    mm2_client(&[
+        source,
+        "create-acl",
+        &topic,
+        "LITERAL",
+        "User:frank",
+        "DESCRIBE",
+        "ALLOW",
+    ]);
+    mm2_client(&[
+        source,
+        "delete-acl",
+        &topic,
+        "LITERAL",
+        "User:eve",
+        "READ",
+        "DENY",
+    ]);
+    let frank = format!("{remote} LITERAL User:frank * DESCRIBE ALLOW");
+    wait_until(
+        Duration::from_secs(60),
+        "the new ACL on the remote topic",
+        || listed(target, &remote) == copied(std::slice::from_ref(&frank)),
+    );
+    assert!(
+        !acl_lines(source, &topic)
+            .iter()
+            .any(|l| l.contains("User:eve")),
+        "eve's ACL was removed on the source"
+    );
+    assert!(
+        mm2_client(&[target, "acls"])
+            .lines()
+            .all(|line| !line.contains("User:bob")
+                && !line.contains("User:carol")
+                && !line.contains("User:dave")),
+        "ALLOW WRITE, prefixed and unreplicated-topic ACLs are not copied"
+    );
+    let log = daemon.log_text();
+    assert!(log.contains("created topic ACL on the target"), "{log}");
 }

@@ -1,5 +1,5 @@
 //! A replicating flow's control loop (MM2's MirrorSourceConnector): creates the internal topics,
-//! discovers source topics, creates and grows remote topics, syncs topic configs, assigns
+//! discovers source topics, creates and grows remote topics, syncs topic configs and ACLs, assigns
 //! partitions to tasks and supervises them (restart with backoff on failure).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -15,6 +15,7 @@ use super::assignment::{owned_partitions, Assignment, TaskChanges, TopicPartitio
 use super::source_task::{self, TaskCounters, TaskInput};
 use super::topics;
 use super::Telemetry;
+use crate::kafka::acls::{AclError, TopicAcl};
 use crate::kafka::admin::{Admin, Created, TopicSpec};
 use crate::plan::clients::ClientRole;
 use crate::plan::{FlowPlan, OffsetSyncsLocation};
@@ -75,6 +76,8 @@ pub async fn run(
     )
     .await;
 
+    sync_acls(&flow, &source_admin, &target_admin, &mut problems).await;
+
     let assignment = Assignment::new(flow.source.tasks_max, &owned_partitions(&partitions));
     let shared = Arc::new(Shared {
         flow: flow.clone(),
@@ -104,7 +107,11 @@ pub async fn run(
         flow.source.sync_topic_configs.enabled,
         flow.source.sync_topic_configs.interval_seconds,
     );
-    let (mut refresh, mut config_sync) = (refresh, config_sync);
+    let acl_sync = every(
+        flow.source.sync_topic_acls.enabled,
+        flow.source.sync_topic_acls.interval_seconds,
+    );
+    let (mut refresh, mut config_sync, mut acl_sync) = (refresh, config_sync, acl_sync);
     let mut known = partitions;
     loop {
         tokio::select! {
@@ -133,6 +140,9 @@ pub async fn run(
             }
             _ = tick(&mut config_sync) => {
                 sync_configs(&flow, &source_admin, &target_admin, &known, &mut problems).await;
+            }
+            _ = tick(&mut acl_sync) => {
+                sync_acls(&flow, &source_admin, &target_admin, &mut problems).await;
             }
         }
     }
@@ -205,9 +215,14 @@ struct Problems {
 
 impl Problems {
     fn report(&mut self, flow: &FlowPlan, key: String, message: &str) {
-        if self.logged.insert(key) {
+        if self.first(key) {
             warn!(flow = %flow.id, "{message}");
         }
+    }
+
+    /// True the first time `key` is seen: the caller logs it then.
+    fn first(&mut self, key: String) -> bool {
+        self.logged.insert(key)
     }
 }
 
@@ -427,6 +442,83 @@ async fn sync_configs(
             "alter configs".into(),
             &format!("cannot alter topic configs: {error}"),
         ),
+    }
+}
+
+/// Topic ACL sync (§6.5): creates on the target the remote-topic ACLs derived from the source's
+/// topic ACLs that it lacks. ACLs are never removed from the target.
+async fn sync_acls(
+    flow: &Arc<FlowPlan>,
+    source: &Arc<Admin>,
+    target: &Arc<Admin>,
+    problems: &mut Problems,
+) {
+    if !flow.source.sync_topic_acls.enabled {
+        return;
+    }
+    let (source, target_admin) = (source.clone(), target.clone());
+    let listed =
+        tokio::task::spawn_blocking(move || (source.topic_acls(), target_admin.topic_acls())).await;
+    let Ok((source_acls, target_acls)) = listed else {
+        return;
+    };
+    let source_acls = match source_acls {
+        Ok(acls) => acls,
+        // MM2 logs this once at INFO and then stays quiet: a cluster without an authorizer is common.
+        Err(AclError::SecurityDisabled) => {
+            if problems.first(format!("acls disabled {}", flow.id.source)) {
+                info!(flow = %flow.id, cluster = %flow.id.source, "no topic ACLs to sync: the source cluster has no authorizer (set sync.topic.acls.enabled = false to skip this check)");
+            }
+            return;
+        }
+        Err(error) => {
+            problems.report(
+                flow,
+                "describe acls".into(),
+                &format!("cannot list topic ACLs on `{}`: {error}", flow.id.source),
+            );
+            return;
+        }
+    };
+    let wanted = topics::target_acls(flow, &source_acls);
+    // Creating is idempotent; reading the target first only avoids rewriting (and logging) the
+    // same bindings every round. If it cannot be read, create them all.
+    let existing: HashSet<TopicAcl> = target_acls.unwrap_or_default().into_iter().collect();
+    let missing: Vec<TopicAcl> = wanted
+        .into_iter()
+        .filter(|acl| !existing.contains(acl))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let target_admin = target.clone();
+    let to_create = missing.clone();
+    let created =
+        tokio::task::spawn_blocking(move || target_admin.create_topic_acls(&to_create)).await;
+    match created {
+        Ok(Ok(outcomes)) => {
+            for (acl, outcome) in missing.iter().zip(outcomes) {
+                match outcome {
+                    Ok(()) => {
+                        info!(flow = %flow.id, topic = %acl.topic, principal = %acl.principal, host = %acl.host, operation = ?acl.operation, permission = ?acl.permission, "created topic ACL on the target")
+                    }
+                    Err(reason) => problems.report(
+                        flow,
+                        format!("acl {acl:?}"),
+                        &format!(
+                            "could not create ACL {:?} {:?} for {} on topic `{}`: {reason}",
+                            acl.permission, acl.operation, acl.principal, acl.topic
+                        ),
+                    ),
+                }
+            }
+        }
+        Ok(Err(error)) => problems.report(
+            flow,
+            "create acls".into(),
+            &format!("cannot create topic ACLs on `{}`: {error}", flow.id.target),
+        ),
+        Err(_) => {}
     }
 }
 

@@ -1,9 +1,11 @@
 //! Which source topics a flow replicates and what their remote copies look like (mm2.md §3.3,
-//! §6.2–§6.4): selection, remote names, partition growth and the configs copied to the target.
+//! §6.2–§6.5): selection, remote names, partition growth, and the configs and ACLs copied to the
+//! target.
 //! Pure functions; the connector applies them with the admin clients.
 
 use std::collections::BTreeMap;
 
+use crate::kafka::acls::{AclOperation, AclPermission, PatternType, TopicAcl};
 use crate::kafka::admin::TopicConfigEntry;
 use crate::plan::filter::NameFilter;
 use crate::plan::FlowPlan;
@@ -80,6 +82,39 @@ pub fn config_exclusions(flow: &FlowPlan) -> NameFilter {
             // validated at plan time
         },
     )
+}
+
+/// ACL sync (§6.5): the source's literal topic ACLs for replicated topics, renamed to the remote
+/// topic. ALLOW WRITE is never copied (only the replicator writes remote topics) and ALLOW ALL
+/// becomes ALLOW READ; DENY bindings are copied as they are. Prefixed ACLs are not copied.
+pub fn target_acls(flow: &FlowPlan, source_acls: &[TopicAcl]) -> Vec<TopicAcl> {
+    let mut acls: Vec<TopicAcl> = source_acls
+        .iter()
+        .filter(|acl| acl.pattern == PatternType::Literal)
+        .filter(|acl| {
+            !(acl.permission == AclPermission::Allow && acl.operation == AclOperation::Write)
+        })
+        .filter(|acl| should_replicate(flow, &acl.topic))
+        .map(|acl| {
+            let operation =
+                if acl.permission == AclPermission::Allow && acl.operation == AclOperation::All {
+                    AclOperation::Read
+                } else {
+                    acl.operation
+                };
+            TopicAcl {
+                topic: flow
+                    .replication_policy
+                    .format_remote_topic(&flow.id.source, &acl.topic),
+                pattern: PatternType::Literal,
+                operation,
+                ..acl.clone()
+            }
+        })
+        .collect();
+    acls.sort();
+    acls.dedup();
+    acls
 }
 
 #[cfg(test)]
@@ -178,6 +213,67 @@ mod tests {
                 ("retention.ms".to_string(), "1000".to_string()),
                 ("cleanup.policy".to_string(), "delete".to_string())
             ]
+        );
+    }
+
+    fn acl(topic: &str, operation: AclOperation, permission: AclPermission) -> TopicAcl {
+        TopicAcl {
+            topic: topic.into(),
+            pattern: PatternType::Literal,
+            principal: "User:kafka".into(),
+            host: "".into(),
+            operation,
+            permission,
+        }
+    }
+
+    /// mm2.md §13.4 (`MirrorSourceConnectorTest.testAclFiltering` and `testAclTransformation`).
+    #[test]
+    fn acl_sync_drops_allow_write_and_turns_allow_all_into_read() {
+        let flow = flow(&[]);
+        use AclOperation::*;
+        use AclPermission::*;
+        assert_eq!(
+            target_acls(&flow, &[acl("test_topic", Write, Allow)]),
+            vec![],
+            "ALLOW WRITE is not replicated"
+        );
+        assert_eq!(
+            target_acls(&flow, &[acl("test_topic", All, Allow)]),
+            vec![acl("source.test_topic", Read, Allow)]
+        );
+        assert_eq!(
+            target_acls(&flow, &[acl("test_topic", All, Deny)]),
+            vec![acl("source.test_topic", All, Deny)]
+        );
+        assert_eq!(
+            target_acls(&flow, &[acl("test_topic", Write, Deny)]),
+            vec![acl("source.test_topic", Write, Deny)],
+            "DENY WRITE is kept"
+        );
+    }
+
+    #[test]
+    fn acl_sync_ignores_prefixed_acls_and_topics_not_replicated() {
+        let flow = flow(&[("topics", "orders.*"), ("topics.exclude", "orders.tmp")]);
+        let prefixed = TopicAcl {
+            pattern: PatternType::Prefixed,
+            ..acl("orders", AclOperation::Read, AclPermission::Allow)
+        };
+        let source = [
+            prefixed,
+            acl("orders.tmp", AclOperation::Read, AclPermission::Allow),
+            acl("payments", AclOperation::Read, AclPermission::Allow),
+            acl("target.orders", AclOperation::Read, AclPermission::Allow),
+            acl("orders.eu", AclOperation::Describe, AclPermission::Allow),
+        ];
+        assert_eq!(
+            target_acls(&flow, &source),
+            vec![acl(
+                "source.orders.eu",
+                AclOperation::Describe,
+                AclPermission::Allow
+            )]
         );
     }
 }

@@ -1,5 +1,5 @@
 //! Admin operations a flow needs, bounded by `admin.timeout.ms`: listing topics with their
-//! partition counts, creating topics and partitions, and reading/writing topic configs.
+//! partition counts, creating topics and partitions, reading/writing topic configs and topic ACLs.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,6 +12,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaResult;
 use rdkafka::types::RDKafkaErrorCode;
+
+use super::acls::{self, AclError, TopicAcl};
 
 /// One cluster's admin client.
 pub struct Admin {
@@ -84,6 +86,20 @@ impl Admin {
                 members: g.members().len(),
             })
             .collect())
+    }
+
+    /// Every ACL on a topic resource (blocking; call off the async runtime).
+    pub fn topic_acls(&self) -> Result<Vec<TopicAcl>, AclError> {
+        acls::describe_topic_acls(self.client.inner(), self.timeout)
+    }
+
+    /// Creates topic ACLs; per binding `Ok` or the broker's error (blocking; call off the async
+    /// runtime).
+    pub fn create_topic_acls(
+        &self,
+        new_acls: &[TopicAcl],
+    ) -> Result<Vec<Result<(), String>>, AclError> {
+        acls::create_topic_acls(self.client.inner(), new_acls, self.timeout)
     }
 
     /// Topic name → partition count, from a metadata request (blocking; call off the async runtime).

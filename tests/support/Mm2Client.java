@@ -4,10 +4,27 @@
 //   java -cp ... Mm2Client.java BOOTSTRAP upstream
 // `translate` prints "topic partition offset" lines (RemoteClusterUtils.translateOffsets);
 // `upstream` prints the upstream cluster aliases, then "hops <alias> <n>" (MirrorClient).
+// The Java admin client also stands as the independent witness for topic ACLs:
+//   java -cp ... Mm2Client.java BOOTSTRAP create-acl|delete-acl [TOPIC LITERAL|PREFIXED PRINCIPAL OPERATION ALLOW|DENY]...
+//   java -cp ... Mm2Client.java BOOTSTRAP acls      (prints "topic pattern principal host operation permission")
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.List;
 import java.util.TreeMap;
+import java.util.TreeSet;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.common.acl.AccessControlEntry;
+import org.apache.kafka.common.acl.AccessControlEntryFilter;
+import org.apache.kafka.common.acl.AclBinding;
+import org.apache.kafka.common.acl.AclBindingFilter;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.acl.AclPermissionType;
+import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourcePattern;
+import org.apache.kafka.common.resource.ResourcePatternFilter;
+import org.apache.kafka.common.resource.ResourceType;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.connect.mirror.MirrorClient;
@@ -23,6 +40,34 @@ public class Mm2Client {
             TreeMap<String, Long> sorted = new TreeMap<>();
             offsets.forEach((tp, om) -> sorted.put(tp.topic() + " " + tp.partition(), om.offset()));
             sorted.forEach((tp, offset) -> System.out.println(tp + " " + offset));
+        } else if (args[1].equals("create-acl") || args[1].equals("delete-acl")) {
+            List<AclBinding> bindings = new ArrayList<>();
+            for (int i = 2; i + 4 < args.length; i += 5) {
+                ResourcePattern pattern = new ResourcePattern(ResourceType.TOPIC, args[i], PatternType.valueOf(args[i + 1]));
+                bindings.add(new AclBinding(pattern, new AccessControlEntry(args[i + 2], "*",
+                    AclOperation.valueOf(args[i + 3]), AclPermissionType.valueOf(args[i + 4]))));
+            }
+            try (Admin admin = Admin.create(props)) {
+                if (args[1].equals("create-acl")) {
+                    admin.createAcls(bindings).all().get();
+                } else {
+                    List<AclBindingFilter> filters = new ArrayList<>();
+                    bindings.forEach(binding -> filters.add(binding.toFilter()));
+                    admin.deleteAcls(filters).all().get();
+                }
+            }
+        } else if (args[1].equals("acls")) {
+            try (Admin admin = Admin.create(props)) {
+                AclBindingFilter any = new AclBindingFilter(
+                    new ResourcePatternFilter(ResourceType.TOPIC, null, PatternType.ANY), AccessControlEntryFilter.ANY);
+                TreeSet<String> lines = new TreeSet<>();
+                for (AclBinding binding : admin.describeAcls(any).values().get()) {
+                    lines.add(String.join(" ", binding.pattern().name(), binding.pattern().patternType().name(),
+                        binding.entry().principal(), binding.entry().host(), binding.entry().operation().name(),
+                        binding.entry().permissionType().name()));
+                }
+                lines.forEach(System.out::println);
+            }
         } else {
             try (MirrorClient client = new MirrorClient(props)) {
                 for (String alias : client.upstreamClusters()) {

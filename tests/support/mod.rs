@@ -403,7 +403,8 @@ impl MirrorMaker {
             &log4j,
             "log4j.rootLogger=INFO, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\n\
              log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n\
-             log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
+             log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n\
+             log4j.logger.org.apache.kafka.connect.mirror.MirrorSourceTask=TRACE\n",
         )
         .unwrap();
         let child = std::process::Command::new("java")
@@ -441,10 +442,25 @@ impl Drop for MirrorMaker {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
+            // Where MM2 started reading and what went wrong, without its config dumps.
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(80).collect();
-            eprintln!("---- MirrorMaker 2 log tail ({}) ----", self.log.display());
-            for line in tail.into_iter().rev() {
+            let telling = |line: &&str| {
+                [
+                    "WARN",
+                    "ERROR",
+                    "eek",
+                    "esetting offset",
+                    "uncommitted",
+                    "Starting with",
+                ]
+                .iter()
+                .any(|word| line.contains(word))
+            };
+            eprintln!(
+                "---- MirrorMaker 2 log, selected lines ({}) ----",
+                self.log.display()
+            );
+            for line in log.lines().filter(telling).take(200) {
                 eprintln!("{line}");
             }
         }
