@@ -1086,3 +1086,36 @@ fn jaas_and_pem_stores_translate() {
         "serialized plans mask secrets"
     );
 }
+
+/// A default of ours never doubles a property the file set under a librdkafka alias (or a Java name
+/// that is one): both would reach librdkafka and the winner would depend on iteration order.
+#[test]
+fn defaults_yield_to_the_same_property_under_another_name() {
+    let pairs = with_servers(
+        &["A", "B"],
+        &[
+            ("A->B.enabled", "true"),
+            ("B.producer.delivery.timeout.ms", "120000"),
+            ("B.producer.queue.buffering.max.ms", "20"),
+            ("A.consumer.fetch.message.max.bytes", "2097152"),
+        ],
+    );
+    let loaded = load(&borrow(&pairs));
+    let a_to_b = flow(&loaded, "A", "B");
+    let producer = client(a_to_b, ClientRole::TargetProducer);
+    assert_eq!(producer["delivery.timeout.ms"], "120000");
+    assert!(!producer.contains_key("message.timeout.ms"));
+    assert_eq!(producer["queue.buffering.max.ms"], "20");
+    assert!(!producer.contains_key("linger.ms"));
+    let consumer = client(a_to_b, ClientRole::SourceConsumer);
+    assert_eq!(consumer["fetch.message.max.bytes"], "2097152");
+    assert!(!consumer.contains_key("max.partition.fetch.bytes"));
+    // Without them, the defaults apply.
+    let plain = load(&borrow(&with_servers(
+        &["A", "B"],
+        &[("A->B.enabled", "true")],
+    )));
+    let producer = client(flow(&plain, "A", "B"), ClientRole::TargetProducer);
+    assert_eq!(producer["message.timeout.ms"], "0");
+    assert_eq!(producer["linger.ms"], "5");
+}

@@ -520,10 +520,12 @@ impl FlowReader<'_> {
         };
         let mut settings = librdkafka::translate(&java, role.kind(), client_id, self.diagnostics);
         for (key, value) in librdkafka::role_defaults(role, exactly_once) {
-            settings
-                .settings
-                .entry(key.to_string())
-                .or_insert_with(|| value.to_string());
+            let set_by_file = std::iter::once(key)
+                .chain(librdkafka::aliases_of(key).iter().copied())
+                .any(|name| settings.settings.contains_key(name));
+            if !set_by_file {
+                settings.settings.insert(key.to_string(), value.to_string());
+            }
         }
         for (key, value, why) in librdkafka::role_overrides(role, &settings) {
             if settings

@@ -698,6 +698,19 @@ pub fn role_defaults(
     }
 }
 
+/// librdkafka's other names for the keys `role_defaults` sets (CONFIGURATION.md "alias for"). A
+/// default must not be added when the file set the same property under another name: both would
+/// reach librdkafka and the one applied last would win, in no fixed order.
+pub fn aliases_of(key: &str) -> &'static [&'static str] {
+    match key {
+        "max.partition.fetch.bytes" => &["fetch.message.max.bytes"],
+        "acks" => &["request.required.acks"],
+        "linger.ms" => &["queue.buffering.max.ms"],
+        "message.timeout.ms" => &["delivery.timeout.ms"],
+        _ => &[],
+    }
+}
+
 /// Settings kafka-mirrord must own for correctness, whatever the file says.
 pub fn role_overrides(
     role: super::clients::ClientRole,
@@ -809,5 +822,15 @@ mod tests {
             actual, expected,
             "docs/client-settings.md is stale: run `UPDATE_DOCS=1 cargo test client_settings_doc`"
         );
+    }
+
+    #[test]
+    fn defaults_know_librdkafka_aliases() {
+        assert_eq!(aliases_of("message.timeout.ms"), ["delivery.timeout.ms"]);
+        assert_eq!(
+            aliases_of("max.partition.fetch.bytes"),
+            ["fetch.message.max.bytes"]
+        );
+        assert!(aliases_of("queued.min.messages").is_empty());
     }
 }
