@@ -106,11 +106,6 @@ fn cutover_resumes_at_the_translated_offset_and_leaves_active_or_ahead_groups_al
 
     let dir = tempfile::tempdir().unwrap();
     let file = checkpointing_config(dir.path(), &topic);
-    // Only this test's topic is replicated: see "heartbeats.replication.enabled" in
-    // tests/broker_replication.rs (the heartbeat test below covers the shared topic).
-    let mut text = std::fs::read_to_string(&file).unwrap();
-    text.push_str("heartbeats.replication.enabled = false\n");
-    std::fs::write(&file, text).unwrap();
     let daemon = Daemon::start(&file);
     wait_until(Duration::from_secs(60), "replication", || {
         record_count(target, &remote) == (partitions as usize * records) as i64

@@ -15,15 +15,10 @@ use kafka_mirrord::flow::records::{decode_source_offset, source_offset_key, Offs
 use kafka_mirrord::kafka::admin::Admin;
 use support::*;
 
-/// `heartbeats.replication.enabled = false`: each test replicates only its own topics, not the
-/// `heartbeats` topic every test shares. With it on, a run after the heartbeat and exactly-once
-/// tests sometimes left one partition uncopied for minutes (Apache MM2 stalled the same way in
-/// the takeover test); the cause is not found yet (README, Notes). The heartbeat test covers
-/// heartbeats replication.
 const SETTINGS: &str = "emit.heartbeats.enabled = false\nreplication.factor = 1\noffset-syncs.topic.replication.factor = 1\n\
     checkpoints.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n\
     target.offset.storage.replication.factor = 1\ntarget.offset.flush.interval.ms = 1000\n\
-    refresh.topics.interval.seconds = 2\nmirrord.http.listen = off\nheartbeats.replication.enabled = false\n";
+    refresh.topics.interval.seconds = 2\nmirrord.http.listen = off\n";
 
 /// A config replicating `topics` from the local `source` to the local `target` cluster.
 fn config(dir: &Path, topics: &str, extra: &str) -> PathBuf {
