@@ -456,10 +456,8 @@ async fn sync_acls(
     if !flow.source.sync_topic_acls.enabled {
         return;
     }
-    let (source, target_admin) = (source.clone(), target.clone());
-    let listed =
-        tokio::task::spawn_blocking(move || (source.topic_acls(), target_admin.topic_acls())).await;
-    let Ok((source_acls, target_acls)) = listed else {
+    let source = source.clone();
+    let Ok(source_acls) = tokio::task::spawn_blocking(move || source.topic_acls()).await else {
         return;
     };
     let source_acls = match source_acls {
@@ -481,8 +479,16 @@ async fn sync_acls(
         }
     };
     let wanted = topics::target_acls(flow, &source_acls);
+    if wanted.is_empty() {
+        return; // nothing to copy: no need to read the target's ACLs
+    }
     // Creating is idempotent; reading the target first only avoids rewriting (and logging) the
     // same bindings every round. If it cannot be read, create them all.
+    let target_admin = target.clone();
+    let target_acls = tokio::task::spawn_blocking(move || target_admin.topic_acls())
+        .await
+        .ok()
+        .and_then(Result::ok);
     let existing: HashSet<TopicAcl> = target_acls.unwrap_or_default().into_iter().collect();
     let missing: Vec<TopicAcl> = wanted
         .into_iter()

@@ -823,14 +823,4 @@ mod tests {
             "docs/client-settings.md is stale: run `UPDATE_DOCS=1 cargo test client_settings_doc`"
         );
     }
-
-    #[test]
-    fn defaults_know_librdkafka_aliases() {
-        assert_eq!(aliases_of("message.timeout.ms"), ["delivery.timeout.ms"]);
-        assert_eq!(
-            aliases_of("max.partition.fetch.bytes"),
-            ["fetch.message.max.bytes"]
-        );
-        assert!(aliases_of("queued.min.messages").is_empty());
-    }
 }
