@@ -238,6 +238,52 @@ fn active_active_never_loops() {
 }
 
 /// Produces `per_partition` records to each partition in small steps until done or `stop`.
+/// A position stored while stopped that the source has since deleted (retention outran
+/// replication): the restarted daemon resumes at the earliest record left, like MM2, and says how
+/// many records were never replicated.
+#[test]
+fn records_deleted_at_the_source_while_stopped_are_reported_and_replication_resumes() {
+    let (source, target) = endpoints();
+    let topic = unique("deleted");
+    create_topic(source, &topic, 1);
+    produce(source, &topic, 0, &records(0, 0, 100));
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &topic, "");
+    let remote = format!("source.{topic}");
+
+    let mut daemon = Daemon::start(&config);
+    wait_until(Duration::from_secs(60), "the first 100 records", || {
+        record_count(target, &remote) == 100
+    });
+    assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
+
+    produce(source, &topic, 0, &records(0, 100, 100));
+    delete_records(source, &topic, 0, 150);
+
+    let daemon = Daemon::start(&config);
+    wait_until(
+        Duration::from_secs(60),
+        "the records left at the source",
+        || record_count(target, &remote) == 150,
+    );
+    let copied: Vec<i64> = read_partition(target, &remote, 0, "read_committed")
+        .iter()
+        .map(identity)
+        .collect();
+    let expected: Vec<i64> = records(0, 0, 100)
+        .iter()
+        .chain(&records(0, 150, 50))
+        .map(identity)
+        .collect();
+    assert_eq!(copied, expected, "records 0-99, then 150-199, in order");
+    let log = daemon.log_text();
+    assert!(
+        log.contains("records were deleted from the source before they were replicated")
+            && log.contains("skipped=50"),
+        "the skip is reported with its size:\n{log}"
+    );
+}
+
 fn produce_slowly(
     topic: String,
     partitions: i32,

@@ -552,12 +552,20 @@ impl Task {
             .lock()
             .expect("end offsets lock");
         for (topic, partition) in partitions {
-            if let Ok((_, high)) =
+            if let Ok((low, high)) =
                 consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5))
             {
                 end_offsets
                     .entry((topic.clone(), *partition))
                     .or_insert(high);
+                let resume_at = self.stored.get(&(topic.clone(), *partition)).map(|o| o + 1);
+                if let Some(resume_at) = resume_at.filter(|&next| next < low) {
+                    // Retention (or a delete-records call) outran replication while we were
+                    // stopped: these records never reached the target. MM2 skips them silently.
+                    warn!(flow = %self.flow.id, topic = %topic, partition = *partition,
+                        stored_next = resume_at, log_start = low, skipped = low - resume_at,
+                        "records were deleted from the source before they were replicated; resuming at the earliest offset left");
+                }
             }
         }
         Ok(())

@@ -137,6 +137,28 @@ pub fn create_topic_with_config(
     }
 }
 
+/// Deletes every record of `topic`/`partition` below `before` (Kafka's DeleteRecords: the log start
+/// moves, as retention would move it).
+pub fn delete_records(bootstrap: &str, topic: &str, partition: i32, before: i64) {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(topic, partition, Offset::Offset(before))
+        .unwrap();
+    let result = runtime
+        .block_on(admin.delete_records(&offsets, &AdminOptions::new()))
+        .unwrap();
+    for element in result.elements() {
+        if let Err(error) = element.error() {
+            panic!("cannot delete records of {topic}/{partition}: {error}");
+        }
+    }
+}
+
 /// Topic names on a cluster.
 pub fn list_topics(bootstrap: &str) -> Vec<String> {
     let consumer: BaseConsumer = client_config(bootstrap).create().unwrap();
