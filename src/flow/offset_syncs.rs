@@ -2,7 +2,7 @@
 //! (`PartitionState`) and the pending/delayed queues with a budget of in-flight sends. Pure state;
 //! the source task sends what [`OffsetSyncQueue::take_sendable`] hands out.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::records::OffsetSync;
 
@@ -58,72 +58,84 @@ impl PartitionState {
     }
 }
 
-type TopicPartition = (String, i32);
-
 /// Pending syncs go out as soon as a send permit is free; delayed ones are promoted at each
 /// progress flush so idle partitions converge (KAFKA-14610, KAFKA-15906).
+///
+/// Partitions are addressed by the task's slot number (a small dense index the delivery callback
+/// already has), so the per-record path neither hashes nor allocates.
 #[derive(Debug)]
 pub struct OffsetSyncQueue {
     max_lag: i64,
-    /// Per topic, per partition: trigger state and the delayed (not yet synced) latest position.
-    /// Nested by topic so the per-record path looks up with `&str` and allocates nothing.
-    states: HashMap<String, HashMap<i32, PartitionEntry>>,
-    /// Insertion order of `pending` (Java `LinkedHashMap`: replacing keeps the original position).
-    pending_order: VecDeque<TopicPartition>,
-    pending: HashMap<TopicPartition, OffsetSync>,
+    /// Per slot: trigger state, the delayed (not yet synced) latest position and the pending sync.
+    partitions: Vec<Option<PartitionEntry>>,
+    /// Slots with a pending sync, oldest first (Java `LinkedHashMap`: replacing a pending sync
+    /// keeps its original position).
+    pending_order: VecDeque<usize>,
 }
 
 #[derive(Debug)]
 struct PartitionEntry {
+    topic: String,
+    partition: i32,
     state: PartitionState,
     /// (upstream, downstream) of the latest acknowledged record not covered by a pending sync.
     delayed: Option<(i64, i64)>,
+    pending: Option<OffsetSync>,
 }
 
 impl OffsetSyncQueue {
     pub fn new(max_lag: i64) -> Self {
         Self {
             max_lag,
-            states: HashMap::new(),
+            partitions: Vec::new(),
             pending_order: VecDeque::new(),
-            pending: HashMap::new(),
         }
     }
 
-    fn put_pending(&mut self, sync: OffsetSync) {
-        let key = (sync.topic.clone(), sync.partition);
-        if self.pending.insert(key.clone(), sync).is_none() {
-            self.pending_order.push_back(key);
+    fn put_pending(&mut self, slot: usize, upstream: i64, downstream: i64) {
+        let Some(entry) = self.partitions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let sync = OffsetSync {
+            topic: entry.topic.clone(),
+            partition: entry.partition,
+            upstream,
+            downstream,
+        };
+        if entry.pending.replace(sync).is_none() {
+            self.pending_order.push_back(slot);
         }
     }
 
-    fn entry(&mut self, topic: &str, partition: i32) -> &mut PartitionEntry {
+    fn entry(&mut self, slot: usize, topic: &str, partition: i32) -> &mut PartitionEntry {
+        if self.partitions.len() <= slot {
+            self.partitions.resize_with(slot + 1, || None);
+        }
         let max_lag = self.max_lag;
-        if !self.states.contains_key(topic) {
-            self.states.insert(topic.to_string(), HashMap::new());
-        }
-        self.states
-            .get_mut(topic)
-            .expect("inserted above")
-            .entry(partition)
-            .or_insert_with(|| PartitionEntry {
-                state: PartitionState::new(max_lag),
-                delayed: None,
-            })
+        self.partitions[slot].get_or_insert_with(|| PartitionEntry {
+            topic: topic.to_string(),
+            partition,
+            state: PartitionState::new(max_lag),
+            delayed: None,
+            pending: None,
+        })
     }
 
-    /// `maybeQueueOffsetSyncs`: called for every record the target acknowledged.
-    pub fn maybe_queue(&mut self, topic: &str, partition: i32, upstream: i64, downstream: i64) {
-        let entry = self.entry(topic, partition);
+    /// `maybeQueueOffsetSyncs`: called for every record the target acknowledged. `slot` identifies
+    /// `topic`/`partition` within the task.
+    pub fn maybe_queue(
+        &mut self,
+        slot: usize,
+        topic: &str,
+        partition: i32,
+        upstream: i64,
+        downstream: i64,
+    ) {
+        let entry = self.entry(slot, topic, partition);
         if entry.state.update(upstream, downstream) {
             entry.state.reset();
             entry.delayed = None;
-            self.put_pending(OffsetSync {
-                topic: topic.to_string(),
-                partition,
-                upstream,
-                downstream,
-            });
+            self.put_pending(slot, upstream, downstream);
         } else {
             entry.delayed = Some((upstream, downstream));
         }
@@ -131,21 +143,13 @@ impl OffsetSyncQueue {
 
     /// `promoteDelayedOffsetSyncs`: every not-yet-synced latest position becomes pending.
     pub fn promote_delayed(&mut self) {
-        let mut promoted = Vec::new();
-        for (topic, partitions) in &mut self.states {
-            for (partition, entry) in partitions.iter_mut() {
-                if let Some((upstream, downstream)) = entry.delayed.take() {
-                    promoted.push(OffsetSync {
-                        topic: topic.clone(),
-                        partition: *partition,
-                        upstream,
-                        downstream,
-                    });
-                }
+        for slot in 0..self.partitions.len() {
+            let delayed = self.partitions[slot]
+                .as_mut()
+                .and_then(|entry| entry.delayed.take());
+            if let Some((upstream, downstream)) = delayed {
+                self.put_pending(slot, upstream, downstream);
             }
-        }
-        for sync in promoted {
-            self.put_pending(sync);
         }
     }
 
@@ -153,43 +157,41 @@ impl OffsetSyncQueue {
     pub fn take_sendable(&mut self, permits: usize) -> Vec<OffsetSync> {
         let mut out = Vec::new();
         while out.len() < permits {
-            let Some(key) = self.pending_order.pop_front() else {
+            let Some(slot) = self.pending_order.pop_front() else {
                 break;
             };
-            if let Some(sync) = self.pending.remove(&key) {
+            if let Some(sync) = self.partitions[slot]
+                .as_mut()
+                .and_then(|entry| entry.pending.take())
+            {
                 out.push(sync);
             }
         }
         out
     }
 
-    pub fn has_pending(&self, topic: &str, partition: i32) -> bool {
-        self.pending.contains_key(&(topic.to_string(), partition))
+    fn get(&self, slot: usize) -> Option<&PartitionEntry> {
+        self.partitions.get(slot).and_then(Option::as_ref)
     }
 
-    pub fn has_delayed(&self, topic: &str, partition: i32) -> bool {
-        self.states
-            .get(topic)
-            .and_then(|p| p.get(&partition))
-            .is_some_and(|e| e.delayed.is_some())
+    pub fn has_pending(&self, slot: usize) -> bool {
+        self.get(slot).is_some_and(|e| e.pending.is_some())
     }
 
-    pub fn last_sync_downstream(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.states
-            .get(topic)
-            .and_then(|p| p.get(&partition))
-            .map(|e| e.state.last_sync_downstream())
+    pub fn has_delayed(&self, slot: usize) -> bool {
+        self.get(slot).is_some_and(|e| e.delayed.is_some())
     }
 
-    /// Forgets a partition that this task no longer owns.
-    pub fn forget(&mut self, topic: &str, partition: i32) {
-        if let Some(partitions) = self.states.get_mut(topic) {
-            partitions.remove(&partition);
+    pub fn last_sync_downstream(&self, slot: usize) -> Option<i64> {
+        self.get(slot).map(|e| e.state.last_sync_downstream())
+    }
+
+    /// Forgets a partition that this task no longer owns (its pending and delayed syncs too).
+    pub fn forget(&mut self, slot: usize) {
+        if let Some(entry) = self.partitions.get_mut(slot) {
+            *entry = None;
         }
-        let key = (topic.to_string(), partition);
-        if self.pending.remove(&key).is_some() {
-            self.pending_order.retain(|k| k != &key);
-        }
+        self.pending_order.retain(|&pending| pending != slot);
     }
 }
 
@@ -271,22 +273,22 @@ mod tests {
     #[test]
     fn pending_delayed_and_permits() {
         let mut queue = OffsetSyncQueue::new(2);
-        queue.maybe_queue("topic", 0, 0, 1);
-        assert!(queue.has_pending("topic", 0) && !queue.has_delayed("topic", 0));
-        assert_eq!(queue.last_sync_downstream("topic", 0), Some(1));
-        queue.maybe_queue("topic", 0, 1, 2);
-        assert!(queue.has_delayed("topic", 0));
-        assert_eq!(queue.last_sync_downstream("topic", 0), Some(1));
+        queue.maybe_queue(0, "topic", 0, 0, 1);
+        assert!(queue.has_pending(0) && !queue.has_delayed(0));
+        assert_eq!(queue.last_sync_downstream(0), Some(1));
+        queue.maybe_queue(0, "topic", 0, 1, 2);
+        assert!(queue.has_delayed(0));
+        assert_eq!(queue.last_sync_downstream(0), Some(1));
 
         let mut queue = OffsetSyncQueue::new(1);
-        queue.maybe_queue("topic", 0, 0, 100);
+        queue.maybe_queue(0, "topic", 0, 0, 100);
         assert_eq!(
             queue.take_sendable(1).len(),
             1,
             "one send with the single permit"
         );
-        queue.maybe_queue("topic", 0, 2, 102);
-        assert_eq!(queue.last_sync_downstream("topic", 0), Some(102));
+        queue.maybe_queue(0, "topic", 0, 2, 102);
+        assert_eq!(queue.last_sync_downstream(0), Some(102));
         assert_eq!(
             queue.take_sendable(0).len(),
             0,
@@ -294,10 +296,10 @@ mod tests {
         );
 
         let mut queue = OffsetSyncQueue::new(50);
-        queue.maybe_queue("topic", 0, 0, 100);
-        queue.maybe_queue("topic", 0, 1, 101);
+        queue.maybe_queue(0, "topic", 0, 0, 100);
+        queue.maybe_queue(0, "topic", 0, 1, 101);
         queue.promote_delayed();
-        assert!(!queue.has_delayed("topic", 0));
+        assert!(!queue.has_delayed(0));
         let sent = queue.take_sendable(MAX_IN_FLIGHT_SYNCS);
         assert_eq!(
             sent,
@@ -306,6 +308,46 @@ mod tests {
                 partition: 0,
                 upstream: 1,
                 downstream: 101
+            }]
+        );
+    }
+
+    /// Pending syncs leave oldest first, a replaced one keeps its place (Java's LinkedHashMap),
+    /// and a forgotten partition's syncs are dropped.
+    #[test]
+    fn pending_order_replacement_and_forget() {
+        let mut queue = OffsetSyncQueue::new(0);
+        queue.maybe_queue(0, "a", 0, 0, 10);
+        queue.maybe_queue(1, "b", 3, 0, 20);
+        queue.maybe_queue(0, "a", 0, 1, 11);
+        assert_eq!(
+            queue.take_sendable(MAX_IN_FLIGHT_SYNCS),
+            vec![
+                OffsetSync {
+                    topic: "a".into(),
+                    partition: 0,
+                    upstream: 1,
+                    downstream: 11
+                },
+                OffsetSync {
+                    topic: "b".into(),
+                    partition: 3,
+                    upstream: 0,
+                    downstream: 20
+                },
+            ]
+        );
+        queue.maybe_queue(0, "a", 0, 2, 12);
+        queue.maybe_queue(1, "b", 3, 1, 21);
+        queue.forget(0);
+        assert!(!queue.has_pending(0) && queue.last_sync_downstream(0).is_none());
+        assert_eq!(
+            queue.take_sendable(MAX_IN_FLIGHT_SYNCS),
+            vec![OffsetSync {
+                topic: "b".into(),
+                partition: 3,
+                upstream: 1,
+                downstream: 21
             }]
         );
     }

@@ -30,7 +30,7 @@ use super::offset_syncs::{OffsetSyncQueue, MAX_IN_FLIGHT_SYNCS};
 use super::records::{source_offset_key, source_offset_value};
 use super::stored_offsets;
 use crate::kafka::context::{LoggingContext, SourceConsumerContext};
-use crate::metrics::SourcePartitionMetrics;
+use crate::metrics::{ReplicatedBatch, SourcePartitionMetrics};
 use crate::plan::clients::ClientRole;
 use crate::plan::{FlowPlan, OffsetSyncsLocation};
 use crate::status::FlowState;
@@ -109,6 +109,8 @@ struct Slot {
     /// Last offset written to the offsets topic (owned by the task thread).
     stored: AtomicI64,
     metrics: SourcePartitionMetrics,
+    /// Filled by the delivery callback, published by the task loop (see `publish_metrics`).
+    replicated: Mutex<ReplicatedBatch>,
 }
 
 impl Slot {
@@ -168,21 +170,18 @@ impl ProducerContext for TargetContext {
             Ok(message) => {
                 slot.acked.fetch_max(upstream, Ordering::AcqRel);
                 // MM2's record age (at poll) and replication latency (at ack) are both measured
-                // from the record timestamp; we measure both at acknowledgement.
+                // from the record timestamp; we measure both at acknowledgement, with the coarse
+                // clock (tick resolution) to keep the per-record cost down.
                 let latency_ms = message
                     .timestamp()
                     .to_millis()
-                    .map(|t| crate::clock::unix_ms() - t)
+                    .map(|t| crate::clock::unix_ms_coarse() - t)
                     .unwrap_or(0);
-                slot.metrics.record_replicated(
+                slot.replicated.lock().expect("metrics batch lock").record(
                     message.payload_len() as u64,
                     latency_ms,
                     latency_ms,
                 );
-                self.counters.records.fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .bytes
-                    .fetch_add(message.payload_len() as u64, Ordering::Relaxed);
                 match &self.transactional_acks {
                     Some(pending) => pending.lock().expect("acks lock").push((
                         slot_index,
@@ -192,6 +191,7 @@ impl ProducerContext for TargetContext {
                     None => {
                         if let Some(syncs) = &self.syncs {
                             syncs.queue(
+                                slot_index,
                                 &slot.source_topic,
                                 slot.partition,
                                 upstream,
@@ -261,9 +261,9 @@ impl ProducerContext for SyncContext {
 }
 
 impl SyncSender {
-    fn queue(&self, topic: &str, partition: i32, upstream: i64, downstream: i64) {
+    fn queue(&self, slot: usize, topic: &str, partition: i32, upstream: i64, downstream: i64) {
         let mut queue = self.queue.lock().expect("sync queue lock");
-        queue.maybe_queue(topic, partition, upstream, downstream);
+        queue.maybe_queue(slot, topic, partition, upstream, downstream);
         self.fire(&mut queue);
     }
 
@@ -385,6 +385,7 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
         telemetry: input.telemetry.clone(),
         stored,
         lookup: HashMap::new(),
+        last_slot: None,
         transaction: None,
     };
     task.add_partitions(&consumer, &input.partitions)?;
@@ -396,6 +397,8 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
     let flush_interval = Duration::from_millis(flow.offset_storage.flush_interval_ms as u64);
     let mut last_flush = Instant::now();
     let mut last_report = Instant::now();
+    let mut last_publish = Instant::now();
+    const METRICS_EVERY: Duration = Duration::from_millis(100);
     // Housekeeping (partition changes, timers) runs every HOUSEKEEPING_EVERY records or when a
     // poll comes back empty: reading the clock per record cost several percent of the CPU.
     const HOUSEKEEPING_EVERY: u32 = 256;
@@ -418,6 +421,10 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
         }
         if since_housekeeping >= HOUSEKEEPING_EVERY {
             since_housekeeping = 0;
+            if last_publish.elapsed() >= METRICS_EVERY {
+                task.publish_metrics();
+                last_publish = Instant::now();
+            }
             while let Ok(changes) = input.changes.try_recv() {
                 task.remove_partitions(&consumer, &changes.removed);
                 task.add_partitions(&consumer, &changes.added)?;
@@ -483,6 +490,8 @@ struct Task {
     stored: HashMap<TopicPartition, i64>,
     /// Source topic → slot index per partition number.
     lookup: HashMap<String, HashMap<i32, usize>>,
+    /// The last (topic, partition, slot) found in `lookup`; cleared when partitions are removed.
+    last_slot: Option<(String, i32, usize)>,
     transaction: Option<OpenTransaction>,
 }
 
@@ -516,6 +525,7 @@ impl Task {
                 &target_topic,
                 *partition,
             );
+            let replicated = Mutex::new(metrics.batch());
             let slot = Arc::new(Slot {
                 source_topic: topic.clone(),
                 partition: *partition,
@@ -524,6 +534,7 @@ impl Task {
                 failed: AtomicI64::new(i64::MAX),
                 stored: AtomicI64::new(stored.unwrap_or(-1)),
                 metrics,
+                replicated,
             });
             self.lookup
                 .entry(topic.clone())
@@ -579,11 +590,16 @@ impl Task {
         if partitions.is_empty() {
             return;
         }
+        self.last_slot = None;
         let mut assignment = TopicPartitionList::new();
         for (topic, partition) in partitions {
             assignment.add_partition(topic, *partition);
-            if let Some(per_topic) = self.lookup.get_mut(topic) {
-                per_topic.remove(partition);
+            let slot = self
+                .lookup
+                .get_mut(topic)
+                .and_then(|per_topic| per_topic.remove(partition));
+            if let (Some(slot), Some(syncs)) = (slot, &self.syncs) {
+                syncs.queue.lock().expect("sync queue lock").forget(slot);
             }
             self.telemetry
                 .metrics
@@ -597,13 +613,22 @@ impl Task {
         }
     }
 
+    /// The slot of a source partition. Records come in runs from one partition (a fetched batch),
+    /// so the last answer is kept and reused without hashing the topic name again.
+    fn slot_of(&mut self, topic: &str, partition: i32) -> Option<usize> {
+        if let Some((last_topic, last_partition, slot)) = &self.last_slot {
+            if *last_partition == partition && last_topic == topic {
+                return Some(*slot);
+            }
+        }
+        let slot = *self.lookup.get(topic)?.get(&partition)?;
+        self.last_slot = Some((topic.to_string(), partition, slot));
+        Some(slot)
+    }
+
     /// Sends one source record to the same partition of the remote topic.
     fn replicate(&mut self, message: &BorrowedMessage<'_>) -> Result<(), TaskError> {
-        let Some(&slot_index) = self
-            .lookup
-            .get(message.topic())
-            .and_then(|p| p.get(&message.partition()))
-        else {
+        let Some(slot_index) = self.slot_of(message.topic(), message.partition()) else {
             return Ok(()); // a partition that was just removed
         };
         let upstream = message.offset();
@@ -675,8 +700,31 @@ impl Task {
         Ok(())
     }
 
+    /// Moves what the delivery callback gathered into the exported metrics and the flow's
+    /// counters. Runs from the task loop's housekeeping, at most every 100 ms (and at every
+    /// progress report), so the metrics trail the acknowledgements by a fraction of a second.
+    fn publish_metrics(&self) {
+        let context = self.producer.context();
+        // Only this thread takes the write lock (adding partitions), so holding a read lock here
+        // cannot deadlock; the delivery callback's read locks proceed meanwhile.
+        let slots = context.slots.read().expect("slots lock");
+        for slot in slots.iter() {
+            let mut batch = slot.replicated.lock().expect("metrics batch lock");
+            let (records, bytes) = batch.pending();
+            if records > 0 {
+                context
+                    .counters
+                    .records
+                    .fetch_add(records, Ordering::Relaxed);
+                context.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+                slot.metrics.publish(&mut batch);
+            }
+        }
+    }
+
     /// Publishes each partition's end offset, replicated position and lag (metrics and `/status`).
     fn report_progress(&self, consumer: &BaseConsumer<SourceConsumerContext>) {
+        self.publish_metrics();
         let slots: Vec<Arc<Slot>> = self
             .producer
             .context()
@@ -792,7 +840,13 @@ impl Task {
         if let Some(syncs) = &self.syncs {
             for (slot_index, upstream, downstream) in acknowledged {
                 let slot = &slots[slot_index];
-                syncs.queue(&slot.source_topic, slot.partition, upstream, downstream);
+                syncs.queue(
+                    slot_index,
+                    &slot.source_topic,
+                    slot.partition,
+                    upstream,
+                    downstream,
+                );
             }
             syncs.promote_and_fire();
         }
