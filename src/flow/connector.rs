@@ -524,7 +524,14 @@ async fn sync_acls(
             "create acls".into(),
             &format!("cannot create topic ACLs on `{}`: {error}", flow.id.target),
         ),
-        Err(_) => {}
+        Err(error) => problems.report(
+            flow,
+            "create acls".into(),
+            &format!(
+                "creating topic ACLs on `{}` failed: {error}",
+                flow.id.target
+            ),
+        ),
     }
 }
 

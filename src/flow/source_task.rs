@@ -459,6 +459,7 @@ pub fn run(input: TaskInput) -> Result<(), TaskError> {
         }
     };
     task.drain(timeout, result.is_ok());
+    task.publish_metrics();
     task.report_progress(&consumer);
     result
 }
@@ -701,8 +702,8 @@ impl Task {
     }
 
     /// Moves what the delivery callback gathered into the exported metrics and the flow's
-    /// counters. Runs from the task loop's housekeeping, at most every 100 ms (and at every
-    /// progress report), so the metrics trail the acknowledgements by a fraction of a second.
+    /// counters. Runs from the task loop's housekeeping, at most every 100 ms (and once more after
+    /// the final drain), so the metrics trail the acknowledgements by a fraction of a second.
     fn publish_metrics(&self) {
         let context = self.producer.context();
         // Only this thread takes the write lock (adding partitions), so holding a read lock here
@@ -724,7 +725,6 @@ impl Task {
 
     /// Publishes each partition's end offset, replicated position and lag (metrics and `/status`).
     fn report_progress(&self, consumer: &BaseConsumer<SourceConsumerContext>) {
-        self.publish_metrics();
         let slots: Vec<Arc<Slot>> = self
             .producer
             .context()

@@ -9,6 +9,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::assignment::TopicPartition;
@@ -51,8 +52,9 @@ pub fn load(
         let (low, high) = loop {
             match consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5)) {
                 Ok(marks) => break marks,
-                // A topic created a moment ago may not have a leader yet.
-                Err(_) if Instant::now() < deadline => {
+                // A topic created a moment ago may not have a leader yet; anything else (an
+                // authorization error, ...) is reported at once.
+                Err(e) if leader_pending(&e) && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(50))
                 }
                 Err(e) => {
@@ -105,4 +107,20 @@ pub fn load(
         }
     }
     Ok(offsets)
+}
+
+/// Errors of a partition whose leader is not elected or known yet, which a retry resolves.
+fn leader_pending(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
+        )
+    )
 }
