@@ -4,9 +4,11 @@
 //! properties file → [`config`] (`RawProperties`, then a validated `Config`) → [`plan`] (one
 //! resolved `FlowPlan` per `A->B`) → [`flow`] (source, checkpoint and heartbeat tasks) →
 //! [`metrics`], [`status`] and [`http`]. [`kafka`] holds what talks to brokers; [`runtime`] the
-//! signals, file watcher and systemd notify; [`commands`] the CLI verbs.
+//! signals, file watcher, systemd notify and the controller that applies plans to flows;
+//! [`lifecycle`] the cancellation tree; [`commands`] the CLI verbs.
 
-// `unsafe` is denied everywhere but `kafka::acls`, which calls librdkafka's ACL API directly.
+// `unsafe` is denied everywhere but in `kafka::{acls, headers, groups}`, which call librdkafka's C
+// API where rust-rdkafka has no (or a panicking) wrapper.
 #![deny(unsafe_code)]
 
 pub mod cli;
@@ -17,6 +19,7 @@ pub mod exit;
 pub mod flow;
 pub mod http;
 pub mod kafka;
+pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod plan;

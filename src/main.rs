@@ -80,5 +80,8 @@ fn main() -> ExitCode {
             _ => commands::run::run(&file, &options).await,
         }
     });
+    // Never wait for blocking threads still inside librdkafka (a cluster that does not answer):
+    // the shutdown deadline already passed or a second signal asked to exit now.
+    runtime.shutdown_timeout(Duration::from_millis(100));
     ExitCode::from(code)
 }

@@ -17,7 +17,7 @@ use support::*;
 
 const SETTINGS: &str = "emit.heartbeats.enabled = false\nreplication.factor = 1\noffset-syncs.topic.replication.factor = 1\n\
     checkpoints.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n\
-    target.offset.storage.replication.factor = 1\ntarget.offset.flush.interval.ms = 1000\n\
+    offset.storage.replication.factor = 1\ntarget.offset.flush.interval.ms = 1000\n\
     refresh.topics.interval.seconds = 2\nmirrord.http.listen = off\n";
 
 /// A config replicating `topics` from the local `source` to the local `target` cluster.
@@ -599,7 +599,7 @@ fn takeover_from_mirror_maker_2_and_back() {
 }
 
 #[test]
-fn a_record_too_large_for_the_target_stalls_only_its_task_and_is_retried() {
+fn a_record_too_large_for_the_target_holds_only_its_partition_and_is_retried() {
     let (source, target) = endpoints();
     let prefix = unique("large");
     let (big, small) = (format!("{prefix}-a-big"), format!("{prefix}-b-ok"));
@@ -618,14 +618,16 @@ fn a_record_too_large_for_the_target_stalls_only_its_task_and_is_retried() {
         headers: vec![],
         timestamp: 1_700_000_000_000,
     };
+    produce(source, &big, 0, &records(0, 0, 3));
     produce(source, &big, 0, &[large]);
     produce(source, &small, 0, &records(0, 0, 100));
     let dir = tempfile::tempdir().unwrap();
-    // Two tasks: sorted round-robin puts `-a-big` on task 0 and `-b-ok` on task 1.
+    let http = format!("127.0.0.1:{}", free_port());
+    // One task: both topics share it, so "only its partition" is what is tested.
     let mut daemon = Daemon::start(&config(
         dir.path(),
         &format!("{prefix}-.*"),
-        "source->target.tasks.max = 2\nsync.topic.configs.enabled = false\n",
+        &format!("sync.topic.configs.enabled = false\nmirrord.http.listen = {http}\n"),
     ));
     wait_until(
         Duration::from_secs(30),
@@ -638,15 +640,36 @@ fn a_record_too_large_for_the_target_stalls_only_its_task_and_is_retried() {
         "more records on the healthy topic",
         || record_count(target, &format!("source.{small}")) == 200,
     );
-    wait_until(Duration::from_secs(30), "the failure to be logged", || {
-        daemon.log_text().contains("source task failed")
-    });
-    let log = daemon.log_text();
-    assert!(
-        log.contains(&big) && log.contains("retry_in_s"),
-        "the log names the topic and the retry:\n{log}"
+    // The first refusal covers the whole request (the three small records were in the same batch);
+    // the retry copies them one by one and the partition ends up held at the poison record.
+    let mut stalled = serde_json::Value::Null;
+    wait_until(
+        Duration::from_secs(60),
+        "/status to name the poison record",
+        || {
+            let (_, body) = http_get(&http, "/status");
+            let Ok(report) = serde_json::from_str::<serde_json::Value>(&body) else {
+                return false;
+            };
+            stalled = report["flows"][0]["topics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|topic| topic["name"] == big.as_str())
+                .map(|topic| topic["partitions"][0]["stalled"].clone())
+                .unwrap_or_default();
+            stalled["offset"] == 3
+        },
     );
-    assert_eq!(record_count(target, &format!("source.{big}")), 0);
+    let reason = stalled["reason"].as_str().unwrap();
+    assert!(reason.contains("too large"), "{stalled}");
+    assert!(stalled["fix"]
+        .as_str()
+        .unwrap()
+        .contains("max.message.bytes"));
+    assert!(stalled["attempts"].as_u64().unwrap() >= 1);
+    // The three records before the poison one were copied; nothing after it.
+    assert_eq!(record_count(target, &format!("source.{big}")), 3);
     assert!(
         daemon.child.try_wait().unwrap().is_none(),
         "the process keeps running"

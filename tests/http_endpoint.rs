@@ -176,12 +176,9 @@ fn metrics_have_mm2_names_and_lag_with_labels() {
 #[test]
 fn status_is_json_with_per_partition_lag() {
     let fixture = start();
-    fixture
-        .status
-        .set_flow_state(&flow(), FlowState::Running, None);
-    fixture
-        .status
-        .set_partition(&flow(), "orders", 0, Some(100), Some(60));
+    let handle = fixture.status.register_flow(&flow());
+    handle.set_state(FlowState::Running, None);
+    handle.set_partition("orders", 0, Some(100), Some(60));
     let reply = get(fixture.server.local_addr(), "/status");
     assert_eq!(reply.status, 200);
     assert!(reply.headers.contains("content-type: application/json"));

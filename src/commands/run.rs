@@ -1,31 +1,50 @@
 //! The run command, `kafka-mirrord [--clusters ...] FILE`: the daemon.
 //!
 //! Start-up: signals first (a SIGTERM during start-up is honoured), load and validate (exit 64),
-//! metrics, `/status` and the HTTP endpoint, then every flow. The main loop reacts to SIGHUP and
-//! file changes by reloading (an invalid file keeps every flow as it is; otherwise only added,
-//! removed and changed flows are touched), tells systemd how things are (`READY=1`,
-//! `RELOADING=1`, `STATUS=`, `WATCHDOG=1`), and on SIGTERM/SIGINT drains in-flight records and
-//! stores progress within `mirrord.shutdown.timeout.ms` (a second signal exits at once).
+//! metrics, `/status` and the HTTP endpoint, the file watcher, then the event loop
+//! ([`crate::runtime::daemon`]), which starts every flow through [`LiveFlows`].
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{error, info, warn};
 
 use crate::exit;
-use crate::flow::{Flow, Telemetry};
+use crate::flow::{self, Telemetry};
 use crate::http::{self, HttpState};
 use crate::kafka::connectivity;
+use crate::lifecycle::Stop;
 use crate::metrics::Metrics;
-use crate::plan::diff::{restart_only_settings, PlanDiff};
-use crate::plan::{self, ClusterPlan, FlowId, FlowMode, Loaded, PlanOptions};
-use crate::runtime::notify;
-use crate::runtime::signals::{Event, ShutdownWatch, Signals};
+use crate::plan::{self, ClusterPlan, FlowId, FlowMode, FlowPlan, Loaded, PlanOptions};
+use crate::runtime::controller::{Controller, FlowLauncher, Stopped};
+use crate::runtime::daemon::{watched_paths, Daemon};
+use crate::runtime::signals::Signals;
 use crate::runtime::watcher::{ConfigWatcher, DEFAULT_DEBOUNCE};
-use crate::status::{ReloadOutcome, ReloadReport, StatusBoard};
+use crate::status::{FlowStatusHandle, StatusBoard};
+
+/// Starts real flows (against the clusters).
+pub struct LiveFlows {
+    pub telemetry: Telemetry,
+}
+
+impl FlowLauncher for LiveFlows {
+    type Handle = FlowStatusHandle;
+
+    fn launch(&mut self, plan: Arc<FlowPlan>, stop: Stop) -> (Stopped, FlowStatusHandle) {
+        let launched = flow::launch(plan, &self.telemetry, stop);
+        let stopped = Box::pin(async move {
+            let _ = launched.stopped.await;
+        });
+        (stopped, launched.status)
+    }
+
+    fn forget(&mut self, id: &FlowId, handle: FlowStatusHandle) {
+        self.telemetry.status.remove_flow(&handle);
+        self.telemetry.metrics.remove_flow(id);
+    }
+}
 
 /// Runs the daemon; returns the process exit code.
 pub async fn run(file: &Path, options: &PlanOptions) -> u8 {
@@ -60,10 +79,7 @@ pub async fn run(file: &Path, options: &PlanOptions) -> u8 {
         }
     };
     let _ticker = metrics.spawn_ticker(Duration::from_secs(15));
-    let telemetry = Telemetry {
-        metrics: metrics.clone(),
-        status: StatusBoard::new(),
-    };
+    let status = StatusBoard::new();
     let ready = Arc::new(AtomicBool::new(false));
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let _http = match loaded.config.mirrord.http_listen {
@@ -71,7 +87,7 @@ pub async fn run(file: &Path, options: &PlanOptions) -> u8 {
         Some(address) => {
             let state = HttpState {
                 metrics: metrics.clone(),
-                status: telemetry.status.clone(),
+                status: status.clone(),
                 ready: ready.clone(),
             };
             match http::serve(address, state, async move {
@@ -88,7 +104,7 @@ pub async fn run(file: &Path, options: &PlanOptions) -> u8 {
             }
         }
     };
-    let (watcher, mut file_changes) =
+    let (watcher, file_changes) =
         match ConfigWatcher::start(watched_paths(file, &loaded), DEFAULT_DEBOUNCE) {
             Ok((watcher, changes)) => (Some(watcher), Some(changes)),
             Err(error) => {
@@ -100,86 +116,26 @@ pub async fn run(file: &Path, options: &PlanOptions) -> u8 {
     let connecting = tokio::spawn(connect_all(
         loaded.plan.clusters.values().cloned().collect(),
     ));
-    let mut flows: BTreeMap<FlowId, Flow> = BTreeMap::new();
-    for plan in loaded.plan.flows.values() {
-        flows.insert(
-            plan.id.clone(),
-            Flow::start(Arc::new(plan.clone()), telemetry.clone()),
-        );
-    }
-    info!(file = %file.display(), flows = flows.len(), "kafka-mirrord started");
-
-    let mut current = loaded;
-    let started = tokio::time::Instant::now();
-    let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
-    let watchdog = notify::watchdog_interval();
-    let mut status_sent = String::new();
-    let immediate = loop {
-        tokio::select! {
-            event = signals.recv() => match event {
-                Event::Shutdown { immediate } => break immediate,
-                Event::Reload => {
-                    info!("SIGHUP: reloading the configuration");
-                    reload(file, options, &mut current, &mut flows, &telemetry, watcher.as_ref(), signals.shutdown_watch()).await;
-                }
-            },
-            Some(()) = next_change(&mut file_changes) => {
-                info!("configuration file changed: reloading");
-                reload(file, options, &mut current, &mut flows, &telemetry, watcher.as_ref(), signals.shutdown_watch()).await;
-            }
-            _ = housekeeping.tick() => {
-                // Ready once every flow runs or retries; at the latest after 30 s, so systemd never
-                // kills a daemon that waits for a slow or unreachable cluster (it retries).
-                let waited_enough = started.elapsed() >= Duration::from_secs(30);
-                if !ready.load(Ordering::Acquire) && (telemetry.status.all_started() || waited_enough) {
-                    ready.store(true, Ordering::Release);
-                    notify::ready();
-                    if telemetry.status.all_started() {
-                        info!("every flow has started");
-                    } else {
-                        warn!("not every flow has started after 30 s; reporting ready while they retry");
-                    }
-                }
-                let line = telemetry.status.summary_line();
-                if line != status_sent {
-                    notify::status(&line);
-                    status_sent = line;
-                }
-                // Pinged from the main loop, so a wedged loop stops the pings and systemd notices.
-                if watchdog.is_some() {
-                    notify::watchdog_ping();
-                }
-            }
-        }
+    let launcher = LiveFlows {
+        telemetry: Telemetry {
+            metrics: metrics.clone(),
+            status: status.clone(),
+        },
     };
+    let daemon = Daemon {
+        file: file.to_path_buf(),
+        options: options.clone(),
+        current: loaded,
+        controller: Controller::new(launcher, Stop::new()),
+        metrics,
+        status,
+        ready,
+        watcher,
+    };
+    let code = daemon.run(&mut signals, file_changes).await;
     connecting.abort();
-    notify::stopping();
-    let code = if immediate {
-        warn!("exiting at once");
-        exit::FAILURE
-    } else {
-        shutdown(
-            flows,
-            current.config.mirrord.shutdown_timeout_ms,
-            signals.shutdown_watch(),
-        )
-        .await
-    };
     let _ = http_stop.send(());
     code
-}
-
-async fn next_change(changes: &mut Option<tokio::sync::mpsc::Receiver<()>>) -> Option<()> {
-    match changes {
-        Some(changes) => changes.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-fn watched_paths(file: &Path, loaded: &Loaded) -> Vec<PathBuf> {
-    std::iter::once(file.to_path_buf())
-        .chain(loaded.config.referenced_files.iter().cloned())
-        .collect()
 }
 
 fn log_plan(loaded: &Loaded) {
@@ -207,144 +163,6 @@ fn log_plan(loaded: &Loaded) {
             for note in &client.notes {
                 info!(flow = %flow.id, client = role.name(), "{note}");
             }
-        }
-    }
-}
-
-/// Applies the file as it is now: an invalid file changes nothing; a valid one stops removed and
-/// changed flows (they store their progress), starts added and changed ones, and leaves every
-/// other flow untouched. A shutdown request cuts the wait for stopping flows short.
-#[allow(clippy::too_many_arguments)]
-async fn reload(
-    file: &Path,
-    options: &PlanOptions,
-    current: &mut Loaded,
-    flows: &mut BTreeMap<FlowId, Flow>,
-    telemetry: &Telemetry,
-    watcher: Option<&ConfigWatcher>,
-    mut shutdown: ShutdownWatch,
-) {
-    notify::reloading();
-    let new = match plan::load(file, options) {
-        Ok(new) => new,
-        Err(errors) => {
-            for diagnostic in &errors.diagnostics {
-                error!("{diagnostic}");
-            }
-            error!("{errors}; keeping the running configuration");
-            telemetry.metrics.reload(ReloadOutcome::InvalidConfig);
-            telemetry
-                .status
-                .set_reload_result(ReloadReport::invalid_config(
-                    errors.errors().map(|d| d.to_string()).collect(),
-                ));
-            notify::ready();
-            return;
-        }
-    };
-    for warning in &new.warnings {
-        warn!("{warning}");
-    }
-    let diff = PlanDiff::between(&current.plan, &new.plan);
-    let restart_required = restart_only_settings(&current.config.mirrord, &new.config.mirrord);
-    for setting in &restart_required {
-        warn!(
-            setting,
-            "this setting cannot change while running; it keeps its old value until a restart"
-        );
-    }
-    let mut stopping = Vec::new();
-    for id in diff.removed.iter().chain(&diff.changed) {
-        if let Some(flow) = flows.remove(id) {
-            flow.request_stop();
-            stopping.push(flow);
-        }
-    }
-    let deadline = Duration::from_millis(current.config.mirrord.shutdown_timeout_ms);
-    let all_stopped = async {
-        for flow in stopping {
-            flow.stopped().await;
-        }
-    };
-    tokio::select! {
-        _ = all_stopped => {}
-        _ = tokio::time::sleep(deadline) => warn!("flows did not stop within the deadline; starting their replacements anyway"),
-        _ = shutdown.requested() => {
-            info!("shutdown requested during a reload");
-            return;
-        }
-    }
-    for id in &diff.removed {
-        telemetry.status.remove_flow(id);
-        telemetry.metrics.remove_flow(id);
-    }
-    for id in diff.added.iter().chain(&diff.changed) {
-        let plan = Arc::new(new.plan.flows[id].clone());
-        flows.insert(id.clone(), Flow::start(plan, telemetry.clone()));
-    }
-    info!(added = ?diff.added, removed = ?diff.removed, changed = ?diff.changed, unchanged = diff.unchanged.len(), "configuration reloaded");
-    telemetry.metrics.reload(ReloadOutcome::Success);
-    telemetry
-        .status
-        .set_reload_result(ReloadReport::success(&diff, &restart_required));
-    if let Some(watcher) = watcher {
-        watcher.set_paths(watched_paths(file, &new));
-    }
-    // Restart-only settings keep their running value.
-    let mut applied = new;
-    applied.config.mirrord.http_listen = current.config.mirrord.http_listen;
-    applied.config.mirrord.log_format = current.config.mirrord.log_format;
-    *current = applied;
-    notify::ready();
-}
-
-/// Stops every flow: they drain in-flight records and store progress. Logs what is still pending
-/// every 5 s; exits at the deadline or on a second signal.
-async fn shutdown(
-    flows: BTreeMap<FlowId, Flow>,
-    deadline_ms: u64,
-    mut signals: ShutdownWatch,
-) -> u8 {
-    let deadline = Duration::from_millis(deadline_ms);
-    info!(
-        deadline_ms,
-        "shutting down: draining in-flight records and storing progress"
-    );
-    for flow in flows.values() {
-        flow.request_stop();
-    }
-    let drain = async {
-        let mut reporter = tokio::time::interval(Duration::from_secs(5));
-        reporter.tick().await;
-        let mut pending: Vec<Flow> = flows.into_values().collect();
-        loop {
-            pending.retain(|flow| !flow.is_finished());
-            if pending.is_empty() {
-                return;
-            }
-            tokio::select! {
-                _ = reporter.tick() => {
-                    let ids: Vec<String> = pending.iter().map(|f| f.id.to_string()).collect();
-                    info!(flows = ?ids, "still draining");
-                }
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-            }
-        }
-    };
-    tokio::select! {
-        _ = drain => {
-            info!("stopped cleanly");
-            exit::OK
-        }
-        _ = tokio::time::sleep(deadline) => {
-            // Nothing is lost: progress of unacknowledged records was never stored, so they are
-            // re-sent after the restart. A clean stop for systemd (e.g. a cluster is down).
-            warn!("shutdown deadline reached; records still in flight will be re-sent after the restart");
-            exit::OK
-        }
-        _ = signals.immediate() => {
-            warn!("second signal: exiting at once");
-            exit::FAILURE
         }
     }
 }

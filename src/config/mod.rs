@@ -4,6 +4,7 @@
 //! top level, §1.4–§1.6); the plan module turns it into typed flows.
 
 pub mod diagnostics;
+pub mod files;
 pub mod keys;
 pub mod properties;
 pub mod providers;

@@ -62,10 +62,13 @@ pub enum PropertiesError {
 impl RawProperties {
     /// Reads and parses a properties file from disk.
     pub fn read(path: &Path) -> Result<Self, PropertiesError> {
-        let bytes = std::fs::read(path).map_err(|source| PropertiesError::Io {
-            file: path.to_path_buf(),
-            source,
-        })?;
+        let bytes =
+            super::files::read_regular(path, super::files::MAX_FILE_BYTES).map_err(|source| {
+                PropertiesError::Io {
+                    file: path.to_path_buf(),
+                    source,
+                }
+            })?;
         Self::parse(&bytes, path)
     }
 

@@ -211,9 +211,21 @@ fn lookup(
         }
         Provider::Directory { allowed_paths } => {
             let directory = check_path(path, allowed_paths)?;
+            // The key names a file *in* the directory: never a path that leaves it.
+            if key.is_empty() || key == "." || key == ".." || key.contains('/') {
+                return Err(format!(
+                    "`{key}` is not a file name in `{}`",
+                    directory.display()
+                ));
+            }
             let file = directory.join(key);
             referenced_files.push(file.clone());
-            std::fs::read_to_string(&file)
+            super::files::read_regular(&file, super::files::MAX_FILE_BYTES)
+                .and_then(|bytes| {
+                    String::from_utf8(bytes).map_err(|_| {
+                        std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")
+                    })
+                })
                 .map_err(|error| format!("cannot read `{}`: {error}", file.display()))
         }
         Provider::Env { allowlist } => {
@@ -242,16 +254,104 @@ fn check_path(path: Option<&str>, allowed_paths: &[PathBuf]) -> Result<PathBuf, 
             )
         }
     };
+    // `..` is resolved before the check, as Kafka's allowed paths do (`Path.normalize()`), so
+    // `/etc/secrets/../shadow` is not inside `/etc/secrets`.
+    let path = normalize(&path);
     if !allowed_paths.is_empty()
         && !allowed_paths
             .iter()
-            .any(|allowed| path.starts_with(allowed))
+            .any(|allowed| path.starts_with(normalize(allowed)))
     {
         return Err(format!("`{}` is outside `allowed.paths`", path.display()));
     }
-    Ok(normalize(&path))
+    Ok(path)
 }
 
+/// `path` with `.` and `..` components resolved lexically (symlinks are not followed).
 fn normalize(path: &Path) -> PathBuf {
-    path.components().collect()
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() && !path.is_absolute() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (provider class, allowed paths)
+    type Provider<'a> = (&'a str, &'a str);
+
+    fn provider<'a>(class: &'a str, allowed: &'a str) -> Provider<'a> {
+        (class, allowed)
+    }
+
+    fn resolve_one(provider: Provider<'_>, value: &str) -> Result<String, String> {
+        let mut props = RawProperties::from_pairs(vec![
+            ("config.providers", "p"),
+            ("config.providers.p.class", provider.0),
+            ("config.providers.p.param.allowed.paths", provider.1),
+            ("x", value),
+        ]);
+        let mut diagnostics = Diagnostics::new(PathBuf::from("t.properties"));
+        resolve(&mut props, &mut diagnostics, &|_| None);
+        if diagnostics.has_errors() {
+            Err(diagnostics
+                .into_sorted()
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"))
+        } else {
+            Ok(props.get("x").unwrap().value.clone())
+        }
+    }
+
+    #[test]
+    fn dot_dot_cannot_leave_the_allowed_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let allowed = dir.path().join("secrets");
+        std::fs::create_dir(&allowed).unwrap();
+        std::fs::write(allowed.join("password"), "in").unwrap();
+        std::fs::write(dir.path().join("outside"), "out").unwrap();
+        let allowed_text = allowed.to_str().unwrap();
+        let props = || provider(DIRECTORY_PROVIDER, allowed_text);
+        let inside = format!("${{p:{}:password}}", allowed.display());
+        assert_eq!(resolve_one(props(), &inside).unwrap(), "in");
+        let escape = format!("${{p:{}/..:outside}}", allowed.display());
+        assert!(resolve_one(props(), &escape)
+            .unwrap_err()
+            .contains("outside `allowed.paths`"));
+        // The key is a file name in the directory, never a path out of it.
+        for key in ["../outside", "/etc/passwd", ".."] {
+            let placeholder = format!("${{p:{}:{key}}}", allowed.display());
+            let error = resolve_one(props(), &placeholder).unwrap_err();
+            assert!(error.contains("is not a file name"), "{key}: {error}");
+        }
+        let file_props = provider(FILE_PROVIDER, allowed_text);
+        let escape = format!("${{p:{}/../outside:k}}", allowed.display());
+        assert!(resolve_one(file_props, &escape)
+            .unwrap_err()
+            .contains("outside `allowed.paths`"));
+    }
+
+    #[test]
+    fn a_fifo_or_device_is_refused_instead_of_hanging() {
+        let props = || provider(DIRECTORY_PROVIDER, "/dev");
+        let error = resolve_one(props(), "${p:/dev:zero}").unwrap_err();
+        assert!(error.contains("not a regular file"), "{error}");
+        let file = provider(FILE_PROVIDER, "/dev");
+        let error = resolve_one(file, "${p:/dev/zero:key}").unwrap_err();
+        assert!(error.contains("not a regular file"), "{error}");
+    }
 }

@@ -1,125 +1,99 @@
-//! Which source partitions this process owns and how they are spread over a flow's tasks — the one
-//! place that decides it (a later version shares flows between nodes through Kafka's group
-//! membership; only this module will change).
+//! Which task slot copies which source partition — the one place that decides it.
 //!
-//! Rule: at start, partitions sorted by (topic, partition) go round-robin to `tasks.max` tasks
-//! (MM2's rule, §6.6). Partitions discovered later go to the task with the fewest partitions, and a
-//! partition never moves to another task while the flow runs, so adding a topic never pauses the
-//! records already flowing. Deleted partitions are dropped from their task.
+//! Rule: partition `p` of topic `t` belongs to slot `(murmur2(t) + p) mod tasks.max`, where
+//! `murmur2` is Kafka's key hash (positive). The partitions of one topic go round-robin over the
+//! slots (MM2's rule for a single topic, rotated), each topic starting at its own slot so many
+//! small topics spread evenly. Unlike MM2, which re-deals every partition whenever the topic list
+//! changes, the rule depends on nothing but the partition and `tasks.max`: every node of a group
+//! computes the same answer at any time without talking to the others, and a partition never
+//! moves while the flow runs, so adding a topic never pauses the records already flowing.
+//! `docs/several-nodes.md` explains the choice.
 
 use std::collections::BTreeSet;
 
 /// A source topic-partition.
 pub type TopicPartition = (String, i32);
 
-/// What one task must start or stop reading after an update.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TaskChanges {
-    pub added: Vec<TopicPartition>,
-    pub removed: Vec<TopicPartition>,
+/// Every selected source partition of a flow.
+pub type PartitionSet = BTreeSet<TopicPartition>;
+
+/// The slot (task index) of a source partition; `tasks_max` is at least 1.
+pub fn slot_of(topic: &str, partition: i32, tasks_max: u32) -> usize {
+    let tasks = u64::from(tasks_max.max(1));
+    let start = u64::from(murmur2::murmur2(topic.as_bytes(), murmur2::KAFKA_SEED) & 0x7fff_ffff);
+    ((start + partition.max(0) as u64) % tasks) as usize
 }
 
-/// The partitions of each task slot (`tasks.max` slots; a slot without partitions runs no task).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
-    tasks: Vec<BTreeSet<TopicPartition>>,
+/// The partitions of `all` that belong to `slot`.
+pub fn partitions_of_slot(all: &PartitionSet, slot: usize, tasks_max: u32) -> PartitionSet {
+    all.iter()
+        .filter(|(topic, partition)| slot_of(topic, *partition, tasks_max) == slot)
+        .cloned()
+        .collect()
 }
 
-/// The partitions this process owns out of all partitions of a flow. Today: all of them.
-pub fn owned_partitions(all: &BTreeSet<TopicPartition>) -> BTreeSet<TopicPartition> {
-    all.clone()
-}
-
-impl Assignment {
-    pub fn new(tasks_max: u32, partitions: &BTreeSet<TopicPartition>) -> Self {
-        let slots = tasks_max.max(1) as usize;
-        let mut tasks = vec![BTreeSet::new(); slots];
-        for (index, partition) in partitions.iter().enumerate() {
-            tasks[index % slots].insert(partition.clone());
-        }
-        Self { tasks }
-    }
-
-    pub fn task(&self, index: usize) -> &BTreeSet<TopicPartition> {
-        &self.tasks[index]
-    }
-
-    pub fn task_count(&self) -> usize {
-        self.tasks.len()
-    }
-
-    /// Moves to the new partition set; returns the changes per task slot.
-    pub fn update(&mut self, partitions: &BTreeSet<TopicPartition>) -> Vec<TaskChanges> {
-        let mut changes = vec![TaskChanges::default(); self.tasks.len()];
-        for (task, change) in self.tasks.iter_mut().zip(changes.iter_mut()) {
-            let removed: Vec<TopicPartition> = task.difference(partitions).cloned().collect();
-            for partition in &removed {
-                task.remove(partition);
-            }
-            change.removed = removed;
-        }
-        let assigned: BTreeSet<TopicPartition> = self.tasks.iter().flatten().cloned().collect();
-        for partition in partitions.difference(&assigned) {
-            let (index, task) = self
-                .tasks
-                .iter_mut()
-                .enumerate()
-                .min_by_key(|(index, task)| (task.len(), *index))
-                .expect("at least one task slot");
-            task.insert(partition.clone());
-            changes[index].added.push(partition.clone());
-        }
-        changes
-    }
+/// Slots that have at least one partition.
+pub fn busy_slots(all: &PartitionSet, tasks_max: u32) -> BTreeSet<usize> {
+    all.iter()
+        .map(|(topic, partition)| slot_of(topic, *partition, tasks_max))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn partitions(list: &[(&str, i32)]) -> BTreeSet<TopicPartition> {
+    fn set(list: &[(&str, i32)]) -> PartitionSet {
         list.iter().map(|(t, p)| (t.to_string(), *p)).collect()
     }
 
     #[test]
-    fn round_robin_at_start_like_mm2() {
-        let all: Vec<(String, i32)> = (0..8)
-            .map(|p| ("t0".to_string(), p))
-            .chain((0..2).map(|p| ("t1".to_string(), p)))
-            .chain((0..2).map(|p| ("t2".to_string(), p)))
+    fn one_topic_goes_round_robin_over_the_slots() {
+        let all: PartitionSet = (0..12).map(|p| ("orders".to_string(), p)).collect();
+        let sizes: Vec<usize> = (0..6)
+            .map(|slot| partitions_of_slot(&all, slot, 6).len())
             .collect();
-        let assignment = Assignment::new(3, &all.into_iter().collect());
-        let names = |index: usize| {
-            assignment
-                .task(index)
-                .iter()
-                .map(|(t, p)| format!("{t}-{p}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        // Sorted order round-robin; the same sets as MM2's testMirrorSourceConnectorTaskConfig.
-        assert_eq!(names(0), "t0-0,t0-3,t0-6,t1-1");
-        assert_eq!(names(1), "t0-1,t0-4,t0-7,t2-0");
-        assert_eq!(names(2), "t0-2,t0-5,t1-0,t2-1");
+        assert_eq!(sizes, vec![2; 6], "12 partitions over 6 slots: 2 each");
+        // Consecutive partitions go to consecutive slots, as in MM2's round robin.
+        let first = slot_of("orders", 0, 6);
+        assert_eq!(slot_of("orders", 1, 6), (first + 1) % 6);
+        assert_eq!(slot_of("orders", 6, 6), first);
     }
 
     #[test]
-    fn new_partitions_go_to_the_least_loaded_task_and_nothing_moves() {
-        let mut assignment = Assignment::new(2, &partitions(&[("a", 0), ("a", 1), ("a", 2)]));
-        let before0 = assignment.task(0).clone();
-        let changes = assignment.update(&partitions(&[("a", 0), ("a", 1), ("a", 2), ("b", 0)]));
-        assert_eq!(changes[1].added, vec![("b".to_string(), 0)]);
-        assert!(changes[0].added.is_empty() && changes[0].removed.is_empty());
-        assert_eq!(assignment.task(0), &before0);
-        let changes = assignment.update(&partitions(&[("a", 0), ("b", 0)]));
-        assert_eq!(changes[0].removed, vec![("a".to_string(), 2)]);
-        assert_eq!(changes[1].removed, vec![("a".to_string(), 1)]);
+    fn the_rule_is_stable_and_every_partition_has_exactly_one_slot() {
+        let all = set(&[("a", 0), ("a", 1), ("a", 2), ("b", 0), ("c", 0), ("c", 1)]);
+        let union: PartitionSet = (0..4)
+            .flat_map(|slot| partitions_of_slot(&all, slot, 4))
+            .collect();
+        assert_eq!(union, all);
+        // Adding a topic moves nothing that was there before.
+        let mut more = all.clone();
+        more.insert(("d".to_string(), 0));
+        for (topic, partition) in &all {
+            assert_eq!(slot_of(topic, *partition, 4), slot_of(topic, *partition, 4));
+        }
+        let before = partitions_of_slot(&all, 0, 4);
+        assert!(before.is_subset(&partitions_of_slot(&more, 0, 4)));
     }
 
     #[test]
-    fn more_tasks_than_partitions_leaves_slots_empty() {
-        let assignment = Assignment::new(4, &partitions(&[("a", 0)]));
-        assert_eq!(assignment.task(0).len(), 1);
-        assert!(assignment.task(3).is_empty());
+    fn the_hash_is_kafkas_murmur2() {
+        // Kafka's Utils.murmur2("21") = -973932308 (UtilsTest): positive 1173551340.
+        assert_eq!(slot_of("21", 0, u32::MAX), 1_173_551_340);
+        assert_eq!(slot_of("x", 5, 1), 0, "one slot takes everything");
+    }
+
+    #[test]
+    fn many_small_topics_spread_over_the_slots() {
+        let all: PartitionSet = (0..500)
+            .flat_map(|t| (0..4).map(move |p| (format!("topic-{t}"), p)))
+            .collect();
+        let sizes: Vec<usize> = (0..8)
+            .map(|slot| partitions_of_slot(&all, slot, 8).len())
+            .collect();
+        let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(max - min <= 60, "2000 partitions over 8 slots: {sizes:?}");
+        assert_eq!(busy_slots(&all, 8).len(), 8);
     }
 }

@@ -5,7 +5,6 @@
 //! touching a group with active members.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,55 +14,61 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::checkpoints::{self, CheckpointStore, CommittedOffsets, SkipReason, TargetGroup};
+use super::connector::until_stopped;
 use super::offset_sync_store::OffsetSyncStore;
 use super::records::{Checkpoint, OffsetSync};
+use super::task::{TaskFailure, TaskReporter};
+use super::FlowTelemetry;
 use crate::kafka::admin::Admin;
 use crate::kafka::context::LoggingContext;
+use crate::lifecycle::Stop;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
 
-/// Runs until `shutdown` turns true.
+/// Runs until the stop is requested.
 pub async fn run(
     flow: Arc<FlowPlan>,
-    mut shutdown: watch::Receiver<bool>,
-    telemetry: super::Telemetry,
-) {
-    if !flow.checkpoints.emit_checkpoints.enabled {
-        return;
-    }
+    stop: Stop,
+    telemetry: FlowTelemetry,
+    reporter: TaskReporter,
+) -> Result<(), TaskFailure> {
     let timeout = Duration::from_millis(flow.admin_timeout_ms as u64);
     let config = |role: ClientRole| flow.clients[&role].client_config();
-    let (source_admin, target_admin, producer) = match (
-        Admin::new(&config(ClientRole::SourceAdmin), timeout),
-        Admin::new(&config(ClientRole::TargetAdmin), timeout),
-        config(ClientRole::TargetProducer).create::<FutureProducer>(),
-    ) {
-        (Ok(source), Ok(target), Ok(producer)) => (Arc::new(source), Arc::new(target), producer),
-        _ => {
-            warn!(flow = %flow.id, "checkpoints disabled: cannot create clients");
-            return;
-        }
-    };
-    super::create_internal_topic(
-        &flow,
-        &target_admin,
-        super::compacted_topic(&flow.checkpoints.topic, flow.checkpoints.replication_factor),
-        &flow.id.target,
+    let client_error = |error: rdkafka::error::KafkaError| TaskFailure::Client(error.to_string());
+    let source_admin =
+        Arc::new(Admin::new(&config(ClientRole::SourceAdmin), timeout).map_err(client_error)?);
+    let target_admin =
+        Arc::new(Admin::new(&config(ClientRole::TargetAdmin), timeout).map_err(client_error)?);
+    let producer: FutureProducer = config(ClientRole::TargetProducer)
+        .create()
+        .map_err(client_error)?;
+    let created = until_stopped(
+        &stop,
+        super::create_internal_topic(
+            &flow,
+            &target_admin,
+            super::compacted_topic(&flow.checkpoints.topic, flow.checkpoints.replication_factor),
+            &flow.id.target,
+        ),
     )
     .await;
+    if created.is_none() {
+        return Ok(());
+    }
 
     // Earlier checkpoints keep translations monotonic across restarts; without them MM2 only
     // trusts syncs read after start (KAFKA-15905), and so do we.
     let loaded = {
         let (flow, consumer) = (flow.clone(), config(ClientRole::TargetConsumer));
-        tokio::task::spawn_blocking(move || load_checkpoints(&flow, &consumer, timeout))
-            .await
-            .ok()
-            .flatten()
+        let reading =
+            tokio::task::spawn_blocking(move || load_checkpoints(&flow, &consumer, timeout));
+        match until_stopped(&stop, reading).await {
+            None => return Ok(()),
+            Some(loaded) => loaded.ok().flatten(),
+        }
     };
     let loaded_ok = loaded.is_some();
     if !loaded_ok {
@@ -71,17 +76,20 @@ pub async fn run(
     }
     let mut store = loaded.unwrap_or_default();
     let syncs = Arc::new(Mutex::new(OffsetSyncStore::new(!loaded_ok)));
-    let stop_tailer = Arc::new(AtomicBool::new(false));
     let tailer = {
         let (syncs, stop, consumer, topic) = (
             syncs.clone(),
-            stop_tailer.clone(),
+            stop.clone(),
             config(ClientRole::OffsetSyncsConsumer),
             flow.offset_syncs.topic.clone(),
         );
         let flow_id = flow.id.to_string();
-        std::thread::spawn(move || tail_offset_syncs(&flow_id, consumer, &topic, &syncs, &stop))
+        std::thread::Builder::new()
+            .name("offset-syncs-reader".into())
+            .spawn(move || tail_offset_syncs(&flow_id, consumer, &topic, &syncs, &stop))
+            .map_err(|error| TaskFailure::Client(format!("cannot start a thread: {error}")))?
     };
+    reporter.running();
 
     let every = |seconds: u64| {
         let mut interval = tokio::time::interval(Duration::from_secs(seconds.max(1)));
@@ -95,29 +103,36 @@ pub async fn run(
     let mut skipped: HashMap<String, SkipReason> = HashMap::new();
     loop {
         tokio::select! {
-            _ = super::until_shutdown(&mut shutdown) => break,
+            _ = stop.requested() => break,
             _ = refresh.tick() => {
                 let (flow_clone, admin) = (flow.clone(), source_admin.clone());
-                match tokio::task::spawn_blocking(move || discover_groups(&flow_clone, &admin)).await {
-                    Ok(Ok(found)) => {
+                let listing = tokio::task::spawn_blocking(move || discover_groups(&flow_clone, &admin));
+                match until_stopped(&stop, listing).await {
+                    None => break,
+                    Some(Ok(Ok(found))) => {
                         if found != groups {
                             info!(flow = %flow.id, groups = found.len(), "consumer groups to checkpoint");
                         }
                         groups = found;
                     }
-                    Ok(Err(error)) => warn!(flow = %flow.id, "cannot list consumer groups on the source: {error}"),
-                    Err(_) => {}
+                    Some(Ok(Err(error))) => warn!(flow = %flow.id, "cannot list consumer groups on the source: {error}"),
+                    Some(Err(_)) => {}
                 }
             }
             _ = emit.tick() => {
-                emit_checkpoints(&flow, &syncs, &mut store, &groups, &producer, &telemetry).await;
+                if until_stopped(&stop, emit_checkpoints(&flow, &syncs, &mut store, &groups, &producer, &telemetry)).await.is_none() {
+                    break;
+                }
             }
             _ = sync.tick(), if flow.checkpoints.sync_group_offsets.enabled => {
                 let (flow_clone, admin, snapshot) = (flow.clone(), target_admin.clone(), store.clone());
-                let outcome = tokio::task::spawn_blocking(move || sync_group_offsets(&flow_clone, &admin, &snapshot)).await.unwrap_or_default();
-                for (group, result) in outcome {
+                let syncing = tokio::task::spawn_blocking(move || sync_group_offsets(&flow_clone, &admin, &snapshot));
+                let Some(outcome) = until_stopped(&stop, syncing).await else {
+                    break;
+                };
+                for (group, result) in outcome.unwrap_or_default() {
                     let reason = result.as_ref().err().map(|r| r.as_str().to_string());
-                    telemetry.status.set_group(&flow.id, &group, store.group(&group).is_some(), reason);
+                    telemetry.status.set_group(&group, store.group(&group).is_some(), reason);
                     match result {
                         Ok(count) => {
                             skipped.remove(&group);
@@ -138,8 +153,16 @@ pub async fn run(
             }
         }
     }
-    stop_tailer.store(true, Ordering::Release);
+    // The tailer sees the stop within 200 ms; join it off the runtime.
     let _ = tokio::task::spawn_blocking(move || tailer.join()).await;
+    Ok(())
+}
+
+/// A poisoned store only means a panic elsewhere mid-update; keep checkpointing.
+fn lock(syncs: &Mutex<OffsetSyncStore>) -> std::sync::MutexGuard<'_, OffsetSyncStore> {
+    syncs
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Reads partition 0 of `topic` from the beginning to its end; calls `each` per record.
@@ -147,7 +170,7 @@ fn read_partition_zero(
     consumer_config: &ClientConfig,
     topic: &str,
     timeout: Duration,
-    stop: Option<&AtomicBool>,
+    stop: Option<&Stop>,
     mut each: impl FnMut(&[u8], &[u8]),
     mut at_end: impl FnMut(),
 ) -> Result<(), String> {
@@ -167,7 +190,7 @@ fn read_partition_zero(
     let deadline = stop.is_none().then(|| std::time::Instant::now() + timeout);
     let mut reached_end = false;
     loop {
-        if stop.is_some_and(|s| s.load(Ordering::Acquire)) {
+        if stop.is_some_and(Stop::is_requested) {
             return Ok(());
         }
         if deadline.is_some_and(|deadline| std::time::Instant::now() > deadline) {
@@ -223,24 +246,21 @@ fn tail_offset_syncs(
     consumer: ClientConfig,
     topic: &str,
     syncs: &Mutex<OffsetSyncStore>,
-    stop: &AtomicBool,
+    stop: &Stop,
 ) {
-    while !stop.load(Ordering::Acquire) {
+    while !stop.is_requested() {
         let result = read_partition_zero(
             &consumer,
             topic,
             Duration::MAX,
             Some(stop),
             |key, value| match OffsetSync::decode(key, value) {
-                Ok(sync) => syncs.lock().expect("sync store lock").update(
-                    &sync.topic,
-                    sync.partition,
-                    sync.upstream,
-                    sync.downstream,
-                ),
+                Ok(sync) => {
+                    lock(syncs).update(&sync.topic, sync.partition, sync.upstream, sync.downstream)
+                }
                 Err(error) => warn!(flow, "skipping undecodable offset sync: {error}"),
             },
-            || syncs.lock().expect("sync store lock").mark_read_to_end(),
+            || lock(syncs).mark_read_to_end(),
         );
         if let Err(error) = result {
             // Typically the topic does not exist yet (the source flow creates it); retry.
@@ -248,11 +268,8 @@ fn tail_offset_syncs(
                 flow,
                 topic, "reading offset syncs: {error}; retrying in 5 s"
             );
-            for _ in 0..25 {
-                if stop.load(Ordering::Acquire) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(200));
+            if stop.sleep_blocking(Duration::from_secs(5)) {
+                return;
             }
         }
     }
@@ -313,16 +330,9 @@ pub fn committed_offsets(
     let committed = client
         .committed_offsets(list, Duration::from_secs(30))
         .map_err(|e| e.to_string())?;
-    Ok(committed
-        .elements()
-        .iter()
-        .filter_map(|element| match element.offset() {
-            Offset::Offset(offset) if offset >= 0 => Some((
-                (element.topic().to_string(), element.partition()),
-                (offset, element.metadata().to_string()),
-            )),
-            _ => None,
-        })
+    Ok(crate::kafka::groups::offsets_with_metadata(&committed)
+        .into_iter()
+        .map(|(topic, partition, offset, metadata)| ((topic, partition), (offset, metadata)))
         .collect())
 }
 
@@ -332,9 +342,9 @@ async fn emit_checkpoints(
     store: &mut CheckpointStore,
     groups: &BTreeSet<String>,
     producer: &FutureProducer,
-    telemetry: &super::Telemetry,
+    telemetry: &FlowTelemetry,
 ) {
-    if groups.is_empty() || !syncs.lock().expect("sync store lock").is_ready() {
+    if groups.is_empty() || !lock(syncs).is_ready() {
         return;
     }
     let listed_at = crate::clock::unix_ms();
@@ -377,7 +387,7 @@ async fn emit_checkpoints(
             }
         };
         let new = {
-            let syncs = syncs.lock().expect("sync store lock");
+            let syncs = lock(syncs);
             checkpoints::checkpoints_for_group(flow, &syncs, store, &group, &committed)
         };
         for checkpoint in new {
@@ -387,17 +397,26 @@ async fn emit_checkpoints(
                 .key(&key)
                 .payload(&value)
                 .timestamp(listed_at);
-            match producer.send(record, Duration::from_secs(30)).await {
-                Ok(_) => {
+            let sent = tokio::time::timeout(
+                Duration::from_secs(30),
+                producer.send(record, Duration::from_secs(30)),
+            )
+            .await;
+            match sent {
+                Ok(Ok(_)) => {
                     store.update(&checkpoint);
                     telemetry
                         .metrics
                         .checkpoint(&flow.id, &group, &checkpoint.topic, checkpoint.partition)
                         .checkpoint_emitted(crate::clock::unix_ms() - listed_at);
-                    telemetry.status.set_group(&flow.id, &group, true, None);
+                    telemetry.status.set_group(&group, true, None);
                 }
-                Err((error, _)) => {
+                Ok(Err((error, _))) => {
                     warn!(flow = %flow.id, group = %group, "cannot emit checkpoint: {error}")
+                }
+                Err(_) => {
+                    warn!(flow = %flow.id, group = %group, "the target did not acknowledge a checkpoint within 30 s; next round");
+                    return;
                 }
             }
         }

@@ -69,7 +69,7 @@ pub fn checkpoints_for_group(
             partition: *partition,
             upstream: *upstream,
             downstream,
-            metadata: metadata.clone(),
+            metadata: checkpoint_metadata(metadata),
         };
         let previous = store
             .group(group)
@@ -86,6 +86,21 @@ pub fn checkpoints_for_group(
         }
     }
     out
+}
+
+/// MM2's checkpoint format holds the commit metadata as a Kafka STRING (at most 32767 bytes); a
+/// broker with a large `offset.metadata.max.bytes` can hold longer metadata, which MM2 fails to
+/// serialise. The offset is what matters for a moved consumer: such metadata is left out.
+pub fn checkpoint_metadata(metadata: &str) -> String {
+    if metadata.len() > super::records::MAX_STRING_BYTES {
+        tracing::warn!(
+            bytes = metadata.len(),
+            "commit metadata longer than 32767 bytes is left out of the checkpoint"
+        );
+        String::new()
+    } else {
+        metadata.to_string()
+    }
 }
 
 /// A consumer group as the target cluster sees it.

@@ -1,161 +1,139 @@
-//! A replicating flow's control loop (MM2's MirrorSourceConnector): creates the internal topics,
-//! discovers source topics, creates and grows remote topics, syncs topic configs and ACLs, assigns
-//! partitions to tasks and supervises them (restart with backoff on failure).
+//! A replicating flow's connector task (MM2's MirrorSourceConnector): discovers the source
+//! partitions to copy and publishes them to the flow's source tasks; creates the internal topics,
+//! creates and grows remote topics, and syncs topic configs and ACLs.
+//!
+//! Every wait observes the task's [`Stop`]: a blocking admin call still running when a stop is
+//! requested is left to finish on its own (each is bounded by `admin.timeout.ms`) instead of
+//! holding the flow.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
-use super::assignment::{owned_partitions, Assignment, TaskChanges, TopicPartition};
-use super::source_task::{self, TaskCounters, TaskInput};
+use super::assignment::PartitionSet;
+use super::task::{TaskFailure, TaskReporter};
 use super::topics;
-use super::Telemetry;
+use super::FlowTelemetry;
 use crate::kafka::acls::{AclError, TopicAcl};
 use crate::kafka::admin::{Admin, Created, TopicSpec};
+use crate::lifecycle::Stop;
 use crate::plan::clients::ClientRole;
 use crate::plan::{FlowPlan, OffsetSyncsLocation};
-use crate::status::FlowState;
 
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-/// One task slot: the channel to its running task (if any) and its counters.
-struct TaskSlot {
-    changes: Mutex<Option<mpsc::Sender<TaskChanges>>>,
-    counters: Arc<TaskCounters>,
-}
-
-/// State shared by the control loop and the task supervisors.
-struct Shared {
-    flow: Arc<FlowPlan>,
-    telemetry: Telemetry,
-    assignment: Mutex<Assignment>,
-    slots: Vec<TaskSlot>,
-    stop_tasks: Arc<AtomicBool>,
-}
-
-/// Runs until `shutdown` turns true, then stops the tasks and waits for them.
+/// Runs until its stop is requested; publishes every selected source partition whose remote topic
+/// exists into `partitions`.
 pub async fn run(
     flow: Arc<FlowPlan>,
-    mut shutdown: watch::Receiver<bool>,
-    stop_tasks: Arc<AtomicBool>,
-    telemetry: Telemetry,
-) {
-    let Some((source_admin, target_admin)) = connect_admins(&flow, &mut shutdown).await else {
-        return;
+    partitions: watch::Sender<Arc<PartitionSet>>,
+    stop: Stop,
+    telemetry: FlowTelemetry,
+    reporter: TaskReporter,
+) -> Result<(), TaskFailure> {
+    let timeout = Duration::from_millis(flow.admin_timeout_ms as u64);
+    let admin = |role: ClientRole| {
+        Admin::new(&flow.clients[&role].client_config(), timeout)
+            .map(Arc::new)
+            .map_err(|error| TaskFailure::Client(error.to_string()))
     };
-    ensure_internal_topics(&flow, &source_admin, &target_admin).await;
-    let mut problems = Problems::default();
-    let partitions = loop {
-        match sync_topics(&flow, &source_admin, &target_admin, &mut problems).await {
-            Ok(partitions) => break partitions,
-            Err(message) => {
-                error!(flow = %flow.id, "cannot list topics: {message}; retrying");
-                telemetry.metrics.error(&flow.id, "topics");
-                telemetry.flow_state(
-                    &flow.id,
-                    FlowState::Retrying,
-                    Some(format!("cannot list topics: {message}")),
-                );
-                if wait_or_shutdown(&mut shutdown, Duration::from_secs(5)).await {
-                    return;
-                }
-            }
-        }
-    };
-    sync_configs(
-        &flow,
-        &source_admin,
-        &target_admin,
-        &partitions,
-        &mut problems,
+    let (source_admin, target_admin) = (
+        admin(ClientRole::SourceAdmin)?,
+        admin(ClientRole::TargetAdmin)?,
+    );
+    let Some(()) = until_stopped(
+        &stop,
+        ensure_internal_topics(&flow, &source_admin, &target_admin),
     )
-    .await;
-
-    sync_acls(&flow, &source_admin, &target_admin, &mut problems).await;
-
-    let assignment = Assignment::new(flow.source.tasks_max, &owned_partitions(&partitions));
-    let shared = Arc::new(Shared {
-        flow: flow.clone(),
-        slots: (0..assignment.task_count())
-            .map(|_| TaskSlot {
-                changes: Mutex::new(None),
-                counters: Arc::new(TaskCounters::default()),
-            })
-            .collect(),
-        assignment: Mutex::new(assignment),
-        stop_tasks,
-        telemetry: telemetry.clone(),
-    });
-    let mut supervisors = JoinSet::new();
-    let mut running: HashSet<usize> = HashSet::new();
-    start_idle_tasks(&shared, &mut supervisors, &mut running);
-    if running.is_empty() {
-        telemetry.flow_state(&flow.id, FlowState::Running, None);
+    .await
+    else {
+        return Ok(());
+    };
+    let mut problems = Problems::default();
+    let Some(known) = until_stopped(
+        &stop,
+        sync_topics(&flow, &source_admin, &target_admin, &mut problems),
+    )
+    .await
+    else {
+        return Ok(());
+    };
+    let mut known = known.map_err(TaskFailure::Unavailable)?;
+    partitions.send_replace(Arc::new(known.clone()));
+    reporter.running();
+    info!(flow = %flow.id, topics = known.iter().map(|(t, _)| t).collect::<BTreeSet<_>>().len(), partitions = known.len(), "flow running");
+    if until_stopped(
+        &stop,
+        sync_configs(&flow, &source_admin, &target_admin, &known, &mut problems),
+    )
+    .await
+    .is_none()
+        || until_stopped(
+            &stop,
+            sync_acls(&flow, &source_admin, &target_admin, &mut problems),
+        )
+        .await
+        .is_none()
+    {
+        return Ok(());
     }
-    info!(flow = %flow.id, topics = partitions.iter().map(|(t, _)| t).collect::<BTreeSet<_>>().len(), partitions = partitions.len(), "flow running");
 
-    let refresh = every(
-        flow.source.refresh_topics.enabled,
-        flow.source.refresh_topics.interval_seconds,
+    let (mut refresh, mut config_sync, mut acl_sync) = (
+        every(flow.source.refresh_topics),
+        every(flow.source.sync_topic_configs),
+        every(flow.source.sync_topic_acls),
     );
-    let config_sync = every(
-        flow.source.sync_topic_configs.enabled,
-        flow.source.sync_topic_configs.interval_seconds,
-    );
-    let acl_sync = every(
-        flow.source.sync_topic_acls.enabled,
-        flow.source.sync_topic_acls.interval_seconds,
-    );
-    let (mut refresh, mut config_sync, mut acl_sync) = (refresh, config_sync, acl_sync);
-    let mut known = partitions;
     loop {
         tokio::select! {
-            _ = super::until_shutdown(&mut shutdown) => break,
+            _ = stop.requested() => return Ok(()),
             _ = tick(&mut refresh) => {
-                match sync_topics(&flow, &source_admin, &target_admin, &mut problems).await {
-                    Ok(partitions) if partitions != known => {
-                        let added = partitions.difference(&known).count();
-                        let removed = known.difference(&partitions).count();
+                let Some(outcome) = until_stopped(&stop, sync_topics(&flow, &source_admin, &target_admin, &mut problems)).await else {
+                    return Ok(());
+                };
+                match outcome {
+                    Ok(now) if now != known => {
+                        let added = now.difference(&known).count();
+                        let removed = known.difference(&now).count();
                         info!(flow = %flow.id, added, removed, "source partitions changed");
-                        let changes = shared.assignment.lock().expect("assignment lock").update(&owned_partitions(&partitions));
-                        for (index, change) in changes.into_iter().enumerate() {
-                            if change.added.is_empty() && change.removed.is_empty() {
-                                continue;
-                            }
-                            if let Some(sender) = shared.slots[index].changes.lock().expect("slot lock").as_ref() {
-                                let _ = sender.send(change);
-                            }
+                        for (topic, partition) in known.difference(&now) {
+                            telemetry.status.remove_partition(topic, *partition);
+                            telemetry.metrics.remove_source_partition(&flow.id, topic, *partition);
                         }
-                        start_idle_tasks(&shared, &mut supervisors, &mut running);
-                        known = partitions;
+                        partitions.send_replace(Arc::new(now.clone()));
+                        known = now;
                     }
                     Ok(_) => {}
                     Err(message) => warn!(flow = %flow.id, "topic refresh failed: {message}"),
                 }
             }
             _ = tick(&mut config_sync) => {
-                sync_configs(&flow, &source_admin, &target_admin, &known, &mut problems).await;
+                if until_stopped(&stop, sync_configs(&flow, &source_admin, &target_admin, &known, &mut problems)).await.is_none() {
+                    return Ok(());
+                }
             }
             _ = tick(&mut acl_sync) => {
-                sync_acls(&flow, &source_admin, &target_admin, &mut problems).await;
+                if until_stopped(&stop, sync_acls(&flow, &source_admin, &target_admin, &mut problems)).await.is_none() {
+                    return Ok(());
+                }
             }
         }
     }
-    shared.stop_tasks.store(true, Ordering::Release);
-    while supervisors.join_next().await.is_some() {}
-    telemetry.flow_state(&flow.id, FlowState::Stopped, None);
-    info!(flow = %flow.id, "flow stopped");
 }
 
-/// A periodic timer, or none when the job is disabled.
-fn every(enabled: bool, seconds: u64) -> Option<tokio::time::Interval> {
-    enabled.then(|| {
-        let period = Duration::from_secs(seconds.max(1));
+/// Runs `work` unless a stop comes first (`None`).
+pub(crate) async fn until_stopped<T>(stop: &Stop, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        _ = stop.requested() => None,
+        value = work => Some(value),
+    }
+}
+
+/// A periodic timer (first tick after one period), or none when the job is disabled.
+fn every(job: crate::plan::Interval) -> Option<tokio::time::Interval> {
+    job.enabled.then(|| {
+        let period = Duration::from_secs(job.interval_seconds.max(1));
         let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval
@@ -171,40 +149,13 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// Sleeps, returning true early if shutdown was requested.
-async fn wait_or_shutdown(shutdown: &mut watch::Receiver<bool>, duration: Duration) -> bool {
-    tokio::select! {
-        _ = super::until_shutdown(shutdown) => true,
-        _ = tokio::time::sleep(duration) => false,
-    }
-}
-
-async fn connect_admins(
-    flow: &FlowPlan,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Option<(Arc<Admin>, Arc<Admin>)> {
-    let timeout = Duration::from_millis(flow.admin_timeout_ms as u64);
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        let source = Admin::new(
-            &flow.clients[&ClientRole::SourceAdmin].client_config(),
-            timeout,
-        );
-        let target = Admin::new(
-            &flow.clients[&ClientRole::TargetAdmin].client_config(),
-            timeout,
-        );
-        match (source, target) {
-            (Ok(source), Ok(target)) => return Some((Arc::new(source), Arc::new(target))),
-            (Err(error), _) | (_, Err(error)) => {
-                error!(flow = %flow.id, "cannot create admin clients: {error}; retrying in {} s", backoff.as_secs());
-            }
-        }
-        if wait_or_shutdown(shutdown, backoff).await {
-            return None;
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
+/// Runs a blocking admin call off the async runtime.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|error| format!("admin call failed: {error}"))
 }
 
 /// Problems already logged, so each is logged once (until it goes away).
@@ -234,7 +185,7 @@ async fn ensure_internal_topics(flow: &FlowPlan, source: &Admin, target: &Admin)
         name: storage.topic.clone(),
         partitions: storage.partitions,
         replication_factor: storage.replication_factor as i32,
-        configs: compact.clone(),
+        configs: compact,
     };
     super::create_internal_topic(flow, target, offsets, &flow.id.target).await;
     if flow.offset_syncs.enabled {
@@ -251,19 +202,16 @@ async fn ensure_internal_topics(flow: &FlowPlan, source: &Admin, target: &Admin)
 }
 
 /// Lists source topics, creates missing remote topics and partitions; returns the selected
-/// source partitions.
+/// source partitions whose remote partition exists (or was just created).
 async fn sync_topics(
     flow: &Arc<FlowPlan>,
     source: &Arc<Admin>,
     target: &Arc<Admin>,
     problems: &mut Problems,
-) -> Result<BTreeSet<TopicPartition>, String> {
+) -> Result<PartitionSet, String> {
     let (source_list, target_list) = {
         let (source, target) = (source.clone(), target.clone());
-        let lists =
-            tokio::task::spawn_blocking(move || (source.list_topics(), target.list_topics()))
-                .await
-                .map_err(|e| e.to_string())?;
+        let lists = blocking(move || (source.list_topics(), target.list_topics())).await?;
         (
             lists.0.map_err(|e| format!("source: {e}"))?,
             lists.1.map_err(|e| format!("target: {e}"))?,
@@ -271,6 +219,8 @@ async fn sync_topics(
     };
     let selected = topics::selected(flow, &source_list);
     let changes = topics::target_changes(flow, &selected, &target_list);
+    // Remote partition counts as they will be after this round.
+    let mut remote_partitions: BTreeMap<String, i32> = target_list.clone();
     if !changes.create.is_empty() {
         let names: Vec<String> = changes
             .create
@@ -304,11 +254,17 @@ async fn sync_topics(
                             info!(flow = %flow.id, topic = %topic, "created remote topic")
                         }
                         Created::AlreadyExists => {}
-                        Created::Failed(reason) => problems.report(
-                            flow,
-                            format!("create {topic}"),
-                            &format!("cannot create remote topic `{topic}`: {reason}"),
-                        ),
+                        Created::Failed(reason) => {
+                            problems.report(
+                                flow,
+                                format!("create {topic}"),
+                                &format!("cannot create remote topic `{topic}`: {reason}"),
+                            );
+                            continue;
+                        }
+                    }
+                    if let Some(spec) = requests.iter().find(|spec| spec.name == topic) {
+                        remote_partitions.insert(topic, spec.partitions);
                     }
                 }
             }
@@ -325,7 +281,11 @@ async fn sync_topics(
                 for (topic, outcome) in results {
                     match outcome {
                         Ok(()) => {
-                            info!(flow = %flow.id, topic = %topic, "added partitions to remote topic")
+                            info!(flow = %flow.id, topic = %topic, "added partitions to remote topic");
+                            if let Some((_, count)) = changes.grow.iter().find(|(t, _)| *t == topic)
+                            {
+                                remote_partitions.insert(topic, *count);
+                            }
                         }
                         Err(reason) => problems.report(
                             flow,
@@ -344,7 +304,13 @@ async fn sync_topics(
     }
     Ok(selected
         .iter()
-        .flat_map(|(topic, count)| (0..*count).map(move |partition| (topic.clone(), partition)))
+        .flat_map(|(topic, count)| {
+            let remote = flow
+                .replication_policy
+                .format_remote_topic(&flow.id.source, topic);
+            let existing = remote_partitions.get(&remote).copied().unwrap_or(0);
+            (0..(*count).min(existing)).map(move |partition| (topic.clone(), partition))
+        })
         .collect())
 }
 
@@ -354,7 +320,7 @@ async fn sync_configs(
     flow: &FlowPlan,
     source: &Admin,
     target: &Admin,
-    partitions: &BTreeSet<TopicPartition>,
+    partitions: &PartitionSet,
     problems: &mut Problems,
 ) {
     if !flow.source.sync_topic_configs.enabled {
@@ -457,7 +423,7 @@ async fn sync_acls(
         return;
     }
     let source = source.clone();
-    let Ok(source_acls) = tokio::task::spawn_blocking(move || source.topic_acls()).await else {
+    let Ok(source_acls) = blocking(move || source.topic_acls()).await else {
         return;
     };
     let source_acls = match source_acls {
@@ -485,7 +451,7 @@ async fn sync_acls(
     // Creating is idempotent; reading the target first only avoids rewriting (and logging) the
     // same bindings every round. If it cannot be read, create them all.
     let target_admin = target.clone();
-    let target_acls = tokio::task::spawn_blocking(move || target_admin.topic_acls())
+    let target_acls = blocking(move || target_admin.topic_acls())
         .await
         .ok()
         .and_then(Result::ok);
@@ -499,8 +465,7 @@ async fn sync_acls(
     }
     let target_admin = target.clone();
     let to_create = missing.clone();
-    let created =
-        tokio::task::spawn_blocking(move || target_admin.create_topic_acls(&to_create)).await;
+    let created = blocking(move || target_admin.create_topic_acls(&to_create)).await;
     match created {
         Ok(Ok(outcomes)) => {
             for (acl, outcome) in missing.iter().zip(outcomes) {
@@ -532,83 +497,5 @@ async fn sync_acls(
                 flow.id.target
             ),
         ),
-    }
-}
-
-/// Spawns a supervisor for every task slot that has partitions but no running task.
-fn start_idle_tasks(
-    shared: &Arc<Shared>,
-    supervisors: &mut JoinSet<()>,
-    running: &mut HashSet<usize>,
-) {
-    let assignment = shared.assignment.lock().expect("assignment lock").clone();
-    for index in 0..assignment.task_count() {
-        if !assignment.task(index).is_empty() && running.insert(index) {
-            supervisors.spawn(supervise_task(shared.clone(), index));
-        }
-    }
-}
-
-/// Runs one task, restarting it with exponential backoff when it fails.
-async fn supervise_task(shared: Arc<Shared>, index: usize) {
-    let flow = shared.flow.clone();
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        if shared.stop_tasks.load(Ordering::Acquire) {
-            return;
-        }
-        let (sender, receiver) = mpsc::channel();
-        // The current partitions, read under the same lock the control loop updates them with.
-        let partitions: Vec<TopicPartition> = {
-            let assignment = shared.assignment.lock().expect("assignment lock");
-            *shared.slots[index].changes.lock().expect("slot lock") = Some(sender);
-            assignment.task(index).iter().cloned().collect()
-        };
-        let input = TaskInput {
-            flow: flow.clone(),
-            index,
-            partitions,
-            changes: receiver,
-            stop: shared.stop_tasks.clone(),
-            counters: shared.slots[index].counters.clone(),
-            telemetry: shared.telemetry.clone(),
-        };
-        let started = std::time::Instant::now();
-        let outcome = tokio::task::spawn_blocking(move || source_task::run(input)).await;
-        *shared.slots[index].changes.lock().expect("slot lock") = None;
-        match outcome {
-            Ok(Ok(())) => return,
-            Ok(Err(error)) => {
-                error!(flow = %flow.id, task = index, retry_in_s = backoff.as_secs(), "source task failed: {error}");
-                shared.telemetry.metrics.error(&flow.id, error.kind());
-                shared
-                    .telemetry
-                    .flow_state(&flow.id, FlowState::Retrying, Some(error.to_string()));
-            }
-            Err(panic) => {
-                error!(flow = %flow.id, task = index, "source task panicked: {panic}");
-                shared.telemetry.metrics.error(&flow.id, "panic");
-                shared.telemetry.flow_state(
-                    &flow.id,
-                    FlowState::Retrying,
-                    Some(format!("task panicked: {panic}")),
-                );
-            }
-        }
-        if shared.stop_tasks.load(Ordering::Acquire) {
-            return;
-        }
-        // A task that ran healthily for a while starts over with a short backoff.
-        if started.elapsed() > Duration::from_secs(60) {
-            backoff = Duration::from_secs(1);
-        }
-        let deadline = tokio::time::Instant::now() + backoff;
-        while tokio::time::Instant::now() < deadline {
-            if shared.stop_tasks.load(Ordering::Acquire) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }

@@ -1,9 +1,10 @@
-//! Running flows. A replicating flow `A->B` runs its connector (topics on both clusters, task
-//! assignment), its source tasks (records), its checkpoint task (consumer groups) and its heartbeat
-//! task; a heartbeats-only flow runs the heartbeat task alone.
+//! Running flows. A replicating flow `A->B` runs its connector (topics on both clusters), its
+//! source tasks (records), its checkpoint task (consumer groups) and its heartbeat task; a
+//! heartbeats-only flow runs the heartbeat task alone. Each flow has one supervisor
+//! (`supervisor.rs`) that owns its tasks.
 //!
-//! [`Flow::start`] spawns everything on the tokio runtime; [`Flow::stop`] asks the tasks to drain
-//! in-flight records and store their progress, and resolves when they did.
+//! [`launch`] registers a flow instance in `/status` and spawns its supervisor; the flow stops
+//! when its [`Stop`] is requested and the returned handle resolves once every task has ended.
 
 pub mod assignment;
 pub mod checkpoint_task;
@@ -13,102 +14,63 @@ pub mod heartbeat_task;
 pub mod offset_sync_store;
 pub mod offset_syncs;
 pub mod records;
-pub mod source_task;
+pub mod source;
 pub mod stored_offsets;
+mod supervisor;
+pub mod task;
 pub mod topics;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 
+use crate::lifecycle::Stop;
 use crate::metrics::Metrics;
-use crate::plan::{FlowId, FlowMode, FlowPlan};
-use crate::status::{FlowState, StatusBoard};
+use crate::plan::FlowPlan;
+use crate::status::{FlowState, FlowStatusHandle, StatusBoard};
 
-/// Where flows report what they do: Prometheus metrics and the `/status` board. Cheap to clone.
+/// Where the daemon reports: Prometheus metrics and the `/status` board. Cheap to clone.
 #[derive(Clone)]
 pub struct Telemetry {
     pub metrics: Metrics,
     pub status: StatusBoard,
 }
 
-impl Telemetry {
-    /// Records a flow's state on both the status board and the state metric.
-    pub fn flow_state(&self, flow: &FlowId, state: FlowState, last_error: Option<String>) {
-        self.status.set_flow_state(flow, state, last_error);
-        self.metrics.set_flow_state(flow, state);
-    }
+/// Where one flow instance reports. Cheap to clone.
+#[derive(Clone)]
+pub struct FlowTelemetry {
+    pub metrics: Metrics,
+    pub status: FlowStatusHandle,
 }
 
-/// A running flow.
-pub struct Flow {
-    pub id: FlowId,
-    /// Tells the connector loop to stop (it then stops the tasks).
-    shutdown: watch::Sender<bool>,
-    /// Tells the source tasks to drain and return (shared by all tasks of the flow).
-    stop_tasks: Arc<AtomicBool>,
-    supervisor: JoinHandle<()>,
-}
-
-impl Flow {
-    /// Starts a flow; returns at once, the flow connects and retries in the background.
-    pub fn start(plan: Arc<FlowPlan>, telemetry: Telemetry) -> Self {
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let stop_tasks = Arc::new(AtomicBool::new(false));
-        let id = plan.id.clone();
-        telemetry.flow_state(&plan.id, FlowState::Starting, None);
-        let heartbeats = heartbeat_task::run(plan.clone(), shutdown_rx.clone());
-        let supervisor = match plan.mode {
-            FlowMode::Replicate => {
-                let source = connector::run(
-                    plan.clone(),
-                    shutdown_rx.clone(),
-                    stop_tasks.clone(),
-                    telemetry.clone(),
-                );
-                let checkpoints = checkpoint_task::run(plan.clone(), shutdown_rx, telemetry);
-                tokio::spawn(async move {
-                    tokio::join!(source, checkpoints, heartbeats);
-                })
-            }
-            FlowMode::HeartbeatsOnly => tokio::spawn(async move {
-                info!(flow = %plan.id, "heartbeats-only flow started");
-                telemetry.flow_state(&plan.id, FlowState::Running, None);
-                heartbeats.await;
-                telemetry.flow_state(&plan.id, FlowState::Stopped, None);
-            }),
-        };
-        Self {
-            id,
-            shutdown,
-            stop_tasks,
-            supervisor,
+impl FlowTelemetry {
+    /// Records the flow's state on both the status board and the state metric.
+    pub fn set_flow_state(&self, state: FlowState, last_error: Option<String>) {
+        if state == FlowState::Running && last_error.is_none() {
+            self.status.clear_error();
         }
-    }
-
-    /// Asks the flow to stop: tasks drain in-flight records and store progress.
-    pub fn request_stop(&self) {
-        self.stop_tasks.store(true, Ordering::Release);
-        let _ = self.shutdown.send(true);
-    }
-
-    /// Waits until the flow stopped.
-    pub async fn stopped(self) {
-        let _ = self.supervisor.await;
-    }
-
-    pub fn is_finished(&self) -> bool {
-        self.supervisor.is_finished()
+        self.status.set_state(state, last_error);
+        self.metrics.set_flow_state(self.status.id(), state);
     }
 }
 
-/// Resolves once shutdown was requested (or its sender is gone). Holds no lock guard across an
-/// await, so futures using it stay `Send`.
-pub(crate) async fn until_shutdown(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
+/// A launched flow: resolves when the flow stopped; its status handle (to forget it once removed).
+pub struct LaunchedFlow {
+    pub stopped: JoinHandle<()>,
+    pub status: FlowStatusHandle,
+}
+
+/// Starts a flow instance; returns at once, the flow connects and retries in the background.
+pub fn launch(plan: Arc<FlowPlan>, telemetry: &Telemetry, stop: Stop) -> LaunchedFlow {
+    let status = telemetry.status.register_flow(&plan.id);
+    let flow_telemetry = FlowTelemetry {
+        metrics: telemetry.metrics.clone(),
+        status: status.clone(),
+    };
+    flow_telemetry.set_flow_state(FlowState::Starting, None);
+    let stopped = tokio::spawn(supervisor::run(plan, flow_telemetry, stop));
+    LaunchedFlow { stopped, status }
 }
 
 /// Creates one of MM2's internal topics (compacted, `partitions`, `replication_factor`) on the
@@ -138,7 +100,7 @@ pub(crate) async fn create_internal_topic(
     }
 }
 
-/// A single-partition compacted topic: heartbeats, checkpoints, offset syncs (§4).
+/// A single-partition compacted topic: heartbeats, checkpoints, offset syncs.
 pub(crate) fn compacted_topic(
     name: &str,
     replication_factor: i16,

@@ -24,11 +24,19 @@ pub struct DecodeError {
     pub reason: String,
 }
 
+/// The longest Kafka STRING (INT16 length).
+pub const MAX_STRING_BYTES: usize = i16::MAX as usize;
+
+/// Kafka STRING: INT16 length and UTF-8 bytes. Names (topics, aliases, groups) are far below the
+/// limit and callers keep longer metadata out (`checkpoints::checkpoint_metadata`); should a longer
+/// text still arrive, it is cut at a character boundary rather than written with a wrong length.
 fn put_string(out: &mut Vec<u8>, text: &str) {
-    // Kafka STRING: INT16 length; names (topics, aliases, groups) are far below 32767 bytes.
-    let length = i16::try_from(text.len()).expect("Kafka strings are at most 32767 bytes");
-    out.extend_from_slice(&length.to_be_bytes());
-    out.extend_from_slice(text.as_bytes());
+    let mut end = text.len().min(MAX_STRING_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.extend_from_slice(&(end as i16).to_be_bytes());
+    out.extend_from_slice(&text.as_bytes()[..end]);
 }
 
 /// Reads fields in order from a buffer, failing on short input.

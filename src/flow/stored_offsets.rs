@@ -1,6 +1,12 @@
 //! Reading source progress back from the Connect offsets topic (`mm2-offsets.<source>.internal` on
 //! the target): what Java MM2 or an earlier kafka-mirrord stored, so replication resumes where it
 //! stopped — including after a takeover from MM2.
+//!
+//! Anything but a complete read is an error: replication must not start from "nothing stored"
+//! because the topic was momentarily unreadable (a restarted broker, a missing ACL) — that would
+//! copy everything again, or skip everything with `auto.offset.reset = latest`. The offsets topic
+//! is created by the flow's connector before any source task starts, so a missing topic is an
+//! error too (retried).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -14,17 +20,24 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::assignment::TopicPartition;
 use super::records::decode_source_offset;
+use super::task::TaskFailure;
 use crate::kafka::context::LoggingContext;
+use crate::lifecycle::Stop;
 
 /// (topic, partition) → last replicated upstream offset, for source cluster `cluster`.
 /// Reads every partition to its end with `read_committed`, so uncommitted or aborted offsets of an
-/// exactly-once writer never count. A missing topic means nothing was stored yet.
+/// exactly-once writer never count. `Ok(None)` when a stop was requested meanwhile.
 pub fn load(
     target_consumer: &ClientConfig,
     topic: &str,
     cluster: &str,
     timeout: Duration,
-) -> Result<HashMap<TopicPartition, i64>, String> {
+    stop: &Stop,
+) -> Result<Option<HashMap<TopicPartition, i64>>, TaskFailure> {
+    let failure = |reason: String| TaskFailure::Progress {
+        topic: topic.to_string(),
+        reason,
+    };
     let mut config = target_consumer.clone();
     config.set("isolation.level", "read_committed");
     config.set("enable.partition.eof", "true");
@@ -34,56 +47,74 @@ pub fn load(
     config.set("fetch.wait.max.ms", "10");
     let consumer: BaseConsumer<LoggingContext> = config
         .create_with_context(LoggingContext::new("offsets-reader"))
-        .map_err(|e| e.to_string())?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| format!("cannot read metadata of `{topic}`: {e}"))?;
-    let partitions: Vec<i32> = match metadata.topics().first() {
-        Some(t) if t.error().is_none() => t.partitions().iter().map(|p| p.id()).collect(),
-        _ => return Ok(HashMap::new()),
+        .map_err(|e| TaskFailure::Client(e.to_string()))?;
+    let deadline = Instant::now() + timeout;
+    let partitions = loop {
+        match partitions_of(&consumer, topic) {
+            Ok(partitions) => break partitions,
+            Err(MetadataProblem::NotAuthorized(error)) => {
+                return Err(not_authorized(topic, &error));
+            }
+            Err(MetadataProblem::Other(error)) if Instant::now() < deadline => {
+                tracing::debug!(topic, "offsets topic not readable yet: {error}");
+                if stop.sleep_blocking(Duration::from_millis(250)) {
+                    return Ok(None);
+                }
+            }
+            Err(MetadataProblem::Other(error)) => return Err(failure(error)),
+        }
     };
     // Empty partitions (most of them: 25 partitions, one key per source partition) need no read:
     // asking the broker for their watermarks is quicker than waiting for an end-of-partition
     // fetch, which the broker holds for `fetch.wait.max.ms` when there is nothing to return.
-    let deadline = Instant::now() + timeout;
     let mut assignment = TopicPartitionList::new();
     let mut to_read = 0;
     for partition in &partitions {
         let (low, high) = loop {
+            if stop.is_requested() {
+                return Ok(None);
+            }
             match consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5)) {
                 Ok(marks) => break marks,
-                // A topic created a moment ago may not have a leader yet; anything else (an
-                // authorization error, ...) is reported at once.
-                Err(e) if leader_pending(&e) && Instant::now() < deadline => {
+                Err(error) if is_not_authorized_kafka(&error) => {
+                    return Err(not_authorized(topic, &error.to_string()))
+                }
+                // A topic created a moment ago may not have a leader yet.
+                Err(error) if leader_pending(&error) && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(50))
                 }
-                Err(e) => {
-                    return Err(format!(
-                        "cannot read the end of `{topic}` partition {partition}: {e}"
-                    ))
+                Err(error) => {
+                    return Err(failure(format!(
+                        "cannot read the end of partition {partition}: {error}"
+                    )))
                 }
             }
         };
         if high > low {
             assignment
                 .add_partition_offset(topic, *partition, Offset::Offset(low))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| failure(e.to_string()))?;
             to_read += 1;
         }
     }
     if to_read == 0 {
-        return Ok(HashMap::new());
+        return Ok(Some(HashMap::new()));
     }
-    consumer.assign(&assignment).map_err(|e| e.to_string())?;
+    consumer
+        .assign(&assignment)
+        .map_err(|e| failure(e.to_string()))?;
 
     let mut offsets = HashMap::new();
     let mut finished: HashSet<i32> = HashSet::new();
     while finished.len() < to_read {
+        if stop.is_requested() {
+            return Ok(None);
+        }
         if Instant::now() > deadline {
-            return Err(format!(
-                "reading `{topic}` did not reach its end within {} s",
+            return Err(failure(format!(
+                "reading did not reach the end within {} s",
                 timeout.as_secs()
-            ));
+            )));
         }
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(message)) => {
@@ -102,11 +133,72 @@ pub fn load(
             Some(Err(KafkaError::PartitionEOF(partition))) => {
                 finished.insert(partition);
             }
-            Some(Err(error)) => return Err(format!("cannot read `{topic}`: {error}")),
+            Some(Err(error)) if is_not_authorized_kafka(&error) => {
+                return Err(not_authorized(topic, &error.to_string()))
+            }
+            Some(Err(error)) => return Err(failure(error.to_string())),
             None => {}
         }
     }
-    Ok(offsets)
+    Ok(Some(offsets))
+}
+
+enum MetadataProblem {
+    NotAuthorized(String),
+    Other(String),
+}
+
+/// The partition ids of `topic`; an error for a missing topic or any topic-level error.
+fn partitions_of(
+    consumer: &BaseConsumer<LoggingContext>,
+    topic: &str,
+) -> Result<Vec<i32>, MetadataProblem> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .map_err(|e| MetadataProblem::Other(format!("cannot read its metadata: {e}")))?;
+    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Err(MetadataProblem::Other(
+            "the cluster did not describe it".to_string(),
+        ));
+    };
+    if let Some(error) = found.error() {
+        let code = RDKafkaErrorCode::from(error);
+        let text = code.to_string();
+        return Err(match code {
+            RDKafkaErrorCode::TopicAuthorizationFailed => MetadataProblem::NotAuthorized(text),
+            RDKafkaErrorCode::UnknownTopicOrPartition => MetadataProblem::Other(
+                "it does not exist; the flow creates it at start (compacted): if that failed, \
+                 the log says why (often a replication factor above the broker count: set \
+                 `<target>.offset.storage.replication.factor`), or create it yourself"
+                    .to_string(),
+            ),
+            _ => MetadataProblem::Other(text),
+        });
+    }
+    if found.partitions().is_empty() {
+        return Err(MetadataProblem::Other(
+            "it has no partitions (not created yet?)".to_string(),
+        ));
+    }
+    Ok(found.partitions().iter().map(|p| p.id()).collect())
+}
+
+fn is_not_authorized_kafka(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::GroupAuthorizationFailed
+        )
+    )
+}
+
+fn not_authorized(topic: &str, error: &str) -> TaskFailure {
+    TaskFailure::NotAuthorized {
+        message: format!("cannot read stored progress from `{topic}`: {error}"),
+        fix: format!("allow this principal READ and DESCRIBE on topic `{topic}` of the target cluster (kafka-acls.sh --add --allow-principal … --operation Read --operation Describe --topic {topic})"),
+    }
 }
 
 /// Errors of a partition whose leader is not elected or known yet, which a retry resolves.

@@ -73,15 +73,24 @@ impl ClientContext for LoggingContext {
 
 impl ConsumerContext for LoggingContext {}
 
-/// The source consumer's context: logging as [`LoggingContext`], plus the partitions' end offsets
+/// The source consumer's context: logging as [`LoggingContext`], the partitions' end offsets
 /// from librdkafka's statistics (every `statistics.interval.ms`), so replication lag is known
-/// without extra broker round trips.
+/// without extra broker round trips, and the partitions whose fetch position librdkafka reset
+/// (`auto.offset.reset` after "offset out of range"), which it only reports in a log line.
 pub struct SourceConsumerContext {
     logging: LoggingContext,
     /// (topic, partition) → end offset: the last stable offset under `read_committed` (what can be
     /// read), the high watermark otherwise.
-    pub end_offsets: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
+    end_offsets: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
+    /// Partitions reset since the task last looked ([`SourceConsumerContext::take_resets`]).
+    resets: std::sync::Mutex<Vec<(String, i32)>>,
     read_committed: bool,
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl SourceConsumerContext {
@@ -89,21 +98,46 @@ impl SourceConsumerContext {
         Self {
             logging: LoggingContext::new("source-consumer"),
             end_offsets: std::sync::Mutex::new(std::collections::HashMap::new()),
+            resets: std::sync::Mutex::new(Vec::new()),
             read_committed,
         }
     }
 
     pub fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.end_offsets
-            .lock()
-            .expect("end offsets lock")
+        lock(&self.end_offsets)
             .get(&(topic.to_string(), partition))
             .copied()
     }
+
+    /// Seeds an end offset (until librdkafka's statistics report one).
+    pub fn seed_end_offset(&self, topic: &str, partition: i32, end: i64) {
+        lock(&self.end_offsets)
+            .entry((topic.to_string(), partition))
+            .or_insert(end);
+    }
+
+    /// The partitions whose position librdkafka reset since the last call.
+    pub fn take_resets(&self) -> Vec<(String, i32)> {
+        std::mem::take(&mut *lock(&self.resets))
+    }
+}
+
+/// `<topic> [<partition>]: offset reset (at …` — librdkafka's only report of an automatic reset
+/// (`rd_kafka_offset_reset`, facility `OFFSET`, logged at warning level when a fetch failed).
+pub fn parse_offset_reset(facility: &str, message: &str) -> Option<(String, i32)> {
+    if facility != "OFFSET" {
+        return None;
+    }
+    let (head, _) = message.split_once("]: offset reset")?;
+    let (topic, partition) = head.rsplit_once(" [")?;
+    Some((topic.to_string(), partition.parse().ok()?))
 }
 
 impl ClientContext for SourceConsumerContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if let Some(reset) = parse_offset_reset(facility, message) {
+            lock(&self.resets).push(reset);
+        }
         self.logging.log(level, facility, message);
     }
 
@@ -112,7 +146,7 @@ impl ClientContext for SourceConsumerContext {
     }
 
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let mut end_offsets = self.end_offsets.lock().expect("end offsets lock");
+        let mut end_offsets = lock(&self.end_offsets);
         for (topic, stats) in statistics.topics {
             for (partition, stats) in stats.partitions {
                 // -1 is librdkafka's "unknown"; the internal UA partition has id -1.
@@ -130,3 +164,20 @@ impl ClientContext for SourceConsumerContext {
 }
 
 impl ConsumerContext for SourceConsumerContext {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_resets_are_read_from_librdkafkas_log_line() {
+        // Format of rd_kafka_offset_reset() in librdkafka 2.x.
+        let line = "orders.eu [3]: offset reset (at offset 1500 (leader epoch 0), broker 1) to offset BEGINNING (leader epoch -1): fetch failed due to requested offset not available on the broker: Broker: Offset out of range";
+        assert_eq!(
+            parse_offset_reset("OFFSET", line),
+            Some(("orders.eu".to_string(), 3))
+        );
+        assert_eq!(parse_offset_reset("FETCH", line), None);
+        assert_eq!(parse_offset_reset("OFFSET", "something else"), None);
+    }
+}

@@ -4,3 +4,5 @@ pub mod acls;
 pub mod admin;
 pub mod connectivity;
 pub mod context;
+pub mod groups;
+pub mod headers;

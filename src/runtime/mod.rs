@@ -1,9 +1,9 @@
-//! Process-level machinery around the flows: signals ([`signals`]), configuration file watching
-//! ([`watcher`]) and the systemd notification protocol ([`notify`]).
-//!
-//! The run loop merges [`signals::Signals::recv`] (SIGHUP, SIGTERM/SIGINT/SIGQUIT) with the
-//! watcher's reload requests, serializes reloads, and reports progress through [`notify`].
+//! Process-level machinery around the flows: the event loop ([`daemon`]) and the controller that
+//! applies plan diffs to running flows ([`controller`]), signals ([`signals`]), configuration file
+//! watching ([`watcher`]) and the systemd notification protocol ([`notify`]).
 
+pub mod controller;
+pub mod daemon;
 pub mod notify;
 pub mod signals;
 pub mod watcher;

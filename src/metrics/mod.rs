@@ -38,6 +38,8 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+mod health;
+
 use crate::plan::FlowId;
 use crate::status::{FlowState, ReloadOutcome};
 
@@ -98,6 +100,8 @@ struct Inner {
     reloads: IntCounterVec,
     /// `kafka_mirrord_config_last_reload_success_timestamp_seconds`.
     last_reload_success: Gauge,
+    /// Task restarts, held partitions, records deleted before replication (`health.rs`).
+    health: health::HealthFamilies,
     /// Which label sets exist, so that a flow or partition can be removed completely and
     /// [`Metrics::tick`] can visit every window.
     book: Mutex<Book>,
@@ -637,6 +641,7 @@ impl Metrics {
             )?,
             reloads,
             last_reload_success,
+            health: health::HealthFamilies::register(registry)?,
             book: Mutex::new(Book::default()),
             tick_period_ms: AtomicU64::new(DEFAULT_TICK.as_millis() as u64),
         };
@@ -891,6 +896,21 @@ impl Metrics {
         }
     }
 
+    /// Counts a restart of a flow's task (`kafka_mirrord_task_restarts_total`).
+    pub fn task_restarted(&self, flow: &FlowId, task: &str) {
+        self.inner.health.task_restarted(flow, task);
+    }
+
+    /// How many partitions of `flow` are held at a refused record.
+    pub fn set_stalled_partitions(&self, flow: &FlowId, partitions: usize) {
+        self.inner.health.set_stalled(flow, partitions);
+    }
+
+    /// Counts records deleted at the source before they were replicated.
+    pub fn records_skipped(&self, flow: &FlowId, topic: &str, partition: i32, records: u64) {
+        self.inner.health.skipped(flow, topic, partition, records);
+    }
+
     /// Counts a reload; a success also stamps
     /// `kafka_mirrord_config_last_reload_success_timestamp_seconds`.
     pub fn reload(&self, outcome: ReloadOutcome) {
@@ -965,6 +985,7 @@ impl Metrics {
                 .remove_label_values(&[flow_text.as_str(), reason.as_str()]);
         }
         let _ = inner.latency.remove_label_values(&[flow_text.as_str()]);
+        inner.health.remove_flow(flow);
     }
 
     /// Closes the statistics windows and publishes MM2's rate/min/max/avg gauges, the

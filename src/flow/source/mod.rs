@@ -1,0 +1,279 @@
+//! One source task (MM2's MirrorSourceTask on Connect's worker): consumes the source partitions of
+//! its slot and produces every record to the same partition of the remote topic on the target,
+//! with the same key, value, headers and timestamp, in order.
+//!
+//! Progress: a partition's stored offset (in `mm2-offsets.<source>.internal` on the target,
+//! Connect's format) only ever names a record the target acknowledged, together with every record
+//! before it (`delivery.rs`). In exactly-once mode records and their source offsets are committed
+//! to the target in one transaction instead (`progress.rs`).
+//!
+//! Threads: the task runs on one blocking thread (consume → produce, [`run`]); the target
+//! producer's own thread runs delivery callbacks. Every wait on that thread checks the task's
+//! [`Stop`]: a full producer queue, transactions, reading stored progress, the final drain.
+//!
+//! A record the target refuses (too large, invalid) ends the task after a drain, naming the
+//! partition and offset: the supervisor holds that partition (never skipping the record) and
+//! restarts the task for the others at once.
+
+mod copier;
+mod delivery;
+mod progress;
+mod sync_sender;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{Producer, ThreadedProducer};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use self::copier::Copier;
+use self::delivery::TargetContext;
+use self::sync_sender::SyncSender;
+use super::assignment::{PartitionSet, TopicPartition};
+use super::stored_offsets;
+use super::task::{TaskFailure, TaskReporter};
+use super::FlowTelemetry;
+use crate::kafka::context::SourceConsumerContext;
+use crate::lifecycle::Stop;
+use crate::plan::clients::ClientRole;
+use crate::plan::FlowPlan;
+
+/// A transaction is committed after this many records or this long, whichever comes first.
+const TRANSACTION_MAX_RECORDS: usize = 20_000;
+const TRANSACTION_MAX_AGE: Duration = Duration::from_millis(200);
+/// Metrics gathered by the delivery thread are published this often.
+const METRICS_EVERY: Duration = Duration::from_millis(100);
+/// Housekeeping (partition changes, timers) runs every this many records or when a poll comes
+/// back empty: reading the clock per record cost several percent of the CPU.
+const HOUSEKEEPING_EVERY: u32 = 256;
+/// Drain time when the task ends on its own (a refused record), not by a stop request.
+const SELF_DRAIN: Duration = Duration::from_secs(10);
+
+/// How the supervisor wants a partition that the target refused a record of to be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Not copied at all (waiting for its retry).
+    Held,
+    /// On trial: copied one record at a time up to and including this source offset, so a batch
+    /// refused as a whole (records before the poison one in the same request) gets through
+    /// record by record and the refusal names the exact record.
+    OneByOneUntil(i64),
+}
+
+/// Partitions the target refused a record of, as the supervisor decided.
+pub type HeldPartitions = BTreeMap<TopicPartition, Hold>;
+
+/// What the supervisor hands a source task.
+pub struct TaskInput {
+    pub flow: Arc<FlowPlan>,
+    /// The slot (task index) this task copies.
+    pub slot: usize,
+    /// Every selected source partition of the flow; the task copies those of its slot.
+    pub partitions: watch::Receiver<Arc<PartitionSet>>,
+    /// Partitions waiting at a refused record: not copied until the supervisor releases them.
+    pub held: watch::Receiver<Arc<HeldPartitions>>,
+    pub stop: Stop,
+    pub telemetry: FlowTelemetry,
+    pub reporter: TaskReporter,
+}
+
+/// Runs a task until its stop is requested or it fails. Blocking.
+pub fn run(mut input: TaskInput) -> Result<(), TaskFailure> {
+    let flow = input.flow.clone();
+    let exactly_once = flow.exactly_once.enabled;
+    let client = |role: ClientRole| flow.clients.get(&role).map(|c| c.client_config());
+    let client_error = |error: KafkaError| TaskFailure::Client(error.to_string());
+
+    let syncs = if flow.offset_syncs.enabled {
+        let config = client(ClientRole::OffsetSyncsProducer)
+            .ok_or_else(|| TaskFailure::Client("no offset-syncs producer planned".into()))?;
+        Some(
+            SyncSender::new(
+                &config,
+                &flow.offset_syncs.topic,
+                flow.source.offset_lag_max,
+            )
+            .map_err(client_error)?,
+        )
+    } else {
+        None
+    };
+
+    let mut producer_config = client(ClientRole::TargetProducer)
+        .ok_or_else(|| TaskFailure::Client("no target producer planned".into()))?;
+    if exactly_once {
+        producer_config.set(
+            "transactional.id",
+            format!(
+                "{}-{}",
+                flow.exactly_once.transactional_id_prefix, input.slot
+            ),
+        );
+    }
+    let producer: ThreadedProducer<TargetContext> = producer_config
+        .create_with_context(TargetContext::new(syncs.clone(), exactly_once))
+        .map_err(client_error)?;
+    let timeout = Duration::from_millis(flow.admin_timeout_ms as u64);
+    if exactly_once && !init_transactions(&producer, timeout, &input.stop)? {
+        return Ok(());
+    }
+
+    let target_consumer = client(ClientRole::TargetConsumer)
+        .ok_or_else(|| TaskFailure::Client("no target consumer planned".into()))?;
+    let Some(stored) = stored_offsets::load(
+        &target_consumer,
+        &flow.offset_storage.topic,
+        &flow.id.source,
+        timeout,
+        &input.stop,
+    )?
+    else {
+        return Ok(()); // stopped while reading
+    };
+    let source_consumer = &flow.clients[&ClientRole::SourceConsumer];
+    let read_committed = source_consumer
+        .settings
+        .get("isolation.level")
+        .map(String::as_str)
+        != Some("read_uncommitted");
+    let consumer: BaseConsumer<SourceConsumerContext> = source_consumer
+        .client_config()
+        .create_with_context(SourceConsumerContext::new(read_committed))
+        .map_err(client_error)?;
+
+    let mut copier = Copier::new(
+        flow.clone(),
+        input.slot,
+        producer,
+        consumer,
+        syncs,
+        input.telemetry.clone(),
+        stored,
+        input.stop.clone(),
+    );
+    let wanted = copier::wanted_partitions(&mut input, &flow);
+    copier.assign(&wanted)?;
+    info!(flow = %flow.id, task = input.slot, partitions = wanted.0.len(), exactly_once, "source task started");
+    input.reporter.running();
+
+    let result = copy_until_stopped(&mut copier, &mut input);
+    let budget = if input.stop.is_requested() {
+        input.stop.time_left(SELF_DRAIN)
+    } else {
+        SELF_DRAIN
+    };
+    copier.drain(budget, result.is_ok());
+    copier.publish_metrics();
+    copier.report_progress();
+    info!(flow = %flow.id, task = input.slot, "source task stopped");
+    result
+}
+
+/// `init_transactions` in short steps, so a stop request is seen while the target does not
+/// answer. Fences any earlier instance of this task slot and aborts its open transaction, so the
+/// progress read next is final (Connect does the same before a task starts). `Ok(false)` when
+/// stopped first.
+fn init_transactions(
+    producer: &ThreadedProducer<TargetContext>,
+    timeout: Duration,
+    stop: &Stop,
+) -> Result<bool, TaskFailure> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if stop.is_requested() {
+            return Ok(false);
+        }
+        match producer.init_transactions(Duration::from_secs(5)) {
+            Ok(()) => return Ok(true),
+            Err(error)
+                if error.rdkafka_error_code() == Some(RDKafkaErrorCode::OperationTimedOut)
+                    && Instant::now() < deadline =>
+            {
+                debug!("init_transactions timed out; retrying");
+            }
+            Err(error) => return Err(TaskFailure::Transaction(error.to_string())),
+        }
+    }
+}
+
+/// The consume → produce loop; returns when a stop was requested (`Ok`) or the task must end.
+fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), TaskFailure> {
+    let flow = input.flow.clone();
+    let exactly_once = flow.exactly_once.enabled;
+    let flush_interval = Duration::from_millis(flow.offset_storage.flush_interval_ms as u64);
+    let mut last_flush = Instant::now();
+    let mut last_report = Instant::now();
+    let mut last_publish = Instant::now();
+    let mut since_housekeeping = HOUSEKEEPING_EVERY;
+    loop {
+        if since_housekeeping >= HOUSEKEEPING_EVERY {
+            since_housekeeping = 0;
+            if input.stop.is_requested() {
+                return Ok(());
+            }
+            if copier.producer_context().any_failed.load(Ordering::Acquire) {
+                if let Some(failure) = copier.first_refusal() {
+                    return Err(failure);
+                }
+            }
+            if last_publish.elapsed() >= METRICS_EVERY {
+                copier.publish_metrics();
+                last_publish = Instant::now();
+            }
+            if input.partitions.has_changed().unwrap_or(false)
+                || input.held.has_changed().unwrap_or(false)
+            {
+                let wanted = copier::wanted_partitions(input, &flow);
+                copier.assign(&wanted)?;
+            }
+            copier.check_resets()?;
+            if !exactly_once && last_flush.elapsed() >= flush_interval {
+                copier.store_progress();
+                last_flush = Instant::now();
+            }
+            if last_report.elapsed() >= Duration::from_secs(1) {
+                copier.report_progress();
+                last_report = Instant::now();
+            }
+        }
+        match copier.poll(Duration::from_millis(100)) {
+            Some(Ok(())) => since_housekeeping += 1,
+            Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset))) => {
+                // `auto.offset.reset = none` and the position is gone: find out where.
+                copier.suspect_deleted_records();
+                since_housekeeping = HOUSEKEEPING_EVERY;
+            }
+            Some(Err(error)) => {
+                since_housekeeping = HOUSEKEEPING_EVERY;
+                copier.warn_consumer_error(&error);
+            }
+            None => since_housekeeping = HOUSEKEEPING_EVERY,
+        }
+        if copier.take_stopped_while_sending() {
+            return Ok(());
+        }
+        // Exactly-once commits on its own size/time rules (checked every record).
+        if exactly_once {
+            copier.maybe_commit(false, &input.stop)?;
+        }
+    }
+}
+
+/// Logs a consumer error at most once per 10 s per task (warn), else at debug.
+pub(super) fn warn_rate_limited(
+    flow: &FlowPlan,
+    task: usize,
+    limiter: &std::sync::atomic::AtomicI64,
+    error: &KafkaError,
+) {
+    if crate::clock::once_per(limiter, 10) {
+        warn!(flow = %flow.id, task, "source consumer: {error}");
+    } else {
+        debug!(flow = %flow.id, task, "source consumer: {error}");
+    }
+}

@@ -1,0 +1,195 @@
+//! A source task's progress: storing acknowledged source offsets (at-least-once), committing
+//! transactions (exactly-once), publishing metrics and positions, and the final drain, which
+//! always ends within the time the stop request allows.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::{BaseRecord, Producer, PurgeConfig};
+use tracing::{info, warn};
+
+use super::copier::Copier;
+use super::delivery::{self, lock, Slot};
+use super::{TRANSACTION_MAX_AGE, TRANSACTION_MAX_RECORDS};
+use crate::flow::records::{source_offset_key, source_offset_value};
+use crate::flow::task::TaskFailure;
+use crate::lifecycle::Stop;
+
+/// Time kept back from the drain budget for the progress write after the records' flush.
+const PROGRESS_SHARE: Duration = Duration::from_secs(2);
+/// Time kept back from the whole budget for closing the clients.
+const CLOSE_MARGIN: Duration = Duration::from_millis(300);
+
+impl Copier {
+    /// Moves what the delivery callback gathered into the exported metrics. Runs from the task
+    /// loop's housekeeping, at most every 100 ms (and once more after the final drain), so the
+    /// metrics trail the acknowledgements by a fraction of a second.
+    pub fn publish_metrics(&self) {
+        for (_, slot) in self.active_slots() {
+            let mut batch = lock(&slot.replicated);
+            if batch.pending().0 > 0 {
+                slot.metrics.publish(&mut batch);
+            }
+        }
+    }
+
+    /// Publishes each partition's end offset, replicated position and lag (metrics and `/status`).
+    pub fn report_progress(&self) {
+        for (_, slot) in self.active_slots() {
+            let next = slot.acked.load(Ordering::Acquire) + 1;
+            let end = self
+                .consumer
+                .context()
+                .end_offset(&slot.source_topic, slot.partition);
+            if let Some(end) = end {
+                slot.metrics.set_lag((end - next).max(0));
+            }
+            self.telemetry.status.set_partition(
+                &slot.source_topic,
+                slot.partition,
+                end,
+                Some(next),
+            );
+        }
+    }
+
+    /// Writes the source offset of every partition whose safe progress moved past what is stored
+    /// or being stored (at-least-once mode). A write counts as stored once acknowledged; a failed
+    /// one is retried here at the next flush, also for partitions that are idle since.
+    pub fn store_progress(&mut self) {
+        for (index, slot) in self.active_slots() {
+            let progress = slot.safe_progress();
+            if progress > slot.storing.load(Ordering::Acquire)
+                && self.send_progress(index, &slot, progress)
+            {
+                slot.storing.store(progress, Ordering::Release);
+            }
+        }
+        if let Some(syncs) = &self.syncs {
+            syncs.promote_and_fire();
+        }
+    }
+
+    fn send_progress(&self, index: usize, slot: &Slot, offset: i64) -> bool {
+        let key = source_offset_key(&self.flow.id.source, &slot.source_topic, slot.partition);
+        let value = source_offset_value(offset);
+        // No explicit partition: the producer's murmur2 partitioner puts it where Java Connect would.
+        let record = BaseRecord::with_opaque_to(
+            &self.flow.offset_storage.topic,
+            delivery::opaque(index, offset.max(0), true),
+        )
+        .key(&key)
+        .payload(&value);
+        match self.producer.send(record) {
+            Ok(()) => true,
+            Err((error, _)) => {
+                warn!(flow = %self.flow.id, "cannot queue source offset: {error}");
+                false
+            }
+        }
+    }
+
+    /// Exactly-once: commits the open transaction when it is big or old enough (or `force`).
+    pub fn maybe_commit(&mut self, force: bool, stop: &Stop) -> Result<(), TaskFailure> {
+        let due = match &self.transaction {
+            None => false,
+            Some(transaction) => {
+                force
+                    || transaction.records >= TRANSACTION_MAX_RECORDS
+                    || transaction.started.elapsed() >= TRANSACTION_MAX_AGE
+            }
+        };
+        if !due {
+            return Ok(());
+        }
+        let transaction = self.transaction.take().expect("checked above");
+        let slots = self.producer_context().slots().clone();
+        for (index, offset) in &transaction.last_offsets {
+            if !self.send_progress(*index, &slots[*index], *offset) {
+                self.abort(Duration::from_secs(5));
+                return Err(TaskFailure::Transaction(
+                    "cannot queue source offsets in the transaction".into(),
+                ));
+            }
+        }
+        // A stop shortens the wait: an uncommitted transaction is aborted and sent again later.
+        let timeout = Duration::from_millis(self.flow.admin_timeout_ms as u64).min(
+            stop.time_left(Duration::MAX)
+                .max(Duration::from_millis(500)),
+        );
+        if let Err(error) = self.producer.commit_transaction(timeout) {
+            self.abort(Duration::from_secs(5));
+            if let Some(refusal) = self.first_refusal() {
+                return Err(refusal);
+            }
+            return Err(TaskFailure::Transaction(error.to_string()));
+        }
+        for (index, offset) in &transaction.last_offsets {
+            slots[*index].stored.fetch_max(*offset, Ordering::AcqRel);
+            slots[*index].storing.fetch_max(*offset, Ordering::AcqRel);
+        }
+        // Offset syncs only ever name committed records (MM2 queues them from `commitRecord`).
+        let acknowledged = self.producer_context().take_transactional_acks();
+        if let Some(syncs) = &self.syncs {
+            for (index, upstream, downstream) in acknowledged {
+                let slot = &slots[index];
+                syncs.queue(
+                    index,
+                    &slot.source_topic,
+                    slot.partition,
+                    upstream,
+                    downstream,
+                );
+            }
+            syncs.promote_and_fire();
+        }
+        Ok(())
+    }
+
+    fn abort(&mut self, timeout: Duration) {
+        self.transaction = None;
+        if let Err(error) = self.producer.abort_transaction(timeout) {
+            warn!(flow = %self.flow.id, task = self.index, "cannot abort the transaction: {error}");
+        }
+        self.producer_context().drop_transactional_acks();
+    }
+
+    /// Stops reading, waits for in-flight records and stores final progress, all within `budget`:
+    /// what is not acknowledged by then was never stored, so it is sent again after the restart
+    /// (at-least-once) or its transaction is aborted (exactly-once). Nothing is ever skipped.
+    pub fn drain(&mut self, budget: Duration, healthy: bool) {
+        let end = Instant::now() + budget.saturating_sub(CLOSE_MARGIN);
+        let left = || end.saturating_duration_since(Instant::now());
+        if self.flow.exactly_once.enabled {
+            if healthy && self.transaction.is_some() {
+                let stop = self.stop.clone();
+                if let Err(error) = self.maybe_commit(true, &stop) {
+                    warn!(flow = %self.flow.id, task = self.index, "final commit failed (its records are sent again after the restart): {error}");
+                }
+            } else if self.transaction.is_some() {
+                self.abort(left().min(Duration::from_secs(5)));
+            }
+        } else {
+            let records = left().saturating_sub(PROGRESS_SHARE);
+            if let Err(error) = self.producer.flush(records) {
+                warn!(flow = %self.flow.id, task = self.index, in_flight = self.producer.in_flight_count(),
+                    "records still in flight at the end of the drain (sent again after the restart): {error}");
+            }
+            self.store_progress();
+            if let Err(error) = self.producer.flush(left()) {
+                warn!(flow = %self.flow.id, task = self.index, "source offsets not acknowledged within the drain: {error}");
+            }
+        }
+        if let Some(syncs) = &self.syncs {
+            syncs.finish(left().min(Duration::from_secs(1)));
+        }
+        // Whatever is left would otherwise delay closing the producer (and, after the deadline,
+        // reach the target after a newer owner of these partitions started).
+        if self.producer.in_flight_count() > 0 {
+            self.producer
+                .purge(PurgeConfig::default().queue().inflight());
+        }
+        info!(flow = %self.flow.id, task = self.index, partitions = self.active_slots().len(), "drained");
+    }
+}
