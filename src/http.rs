@@ -13,8 +13,10 @@
 //! The server runs on **its own thread with a current-thread tokio runtime**, not on the daemon's
 //! runtime: when flows saturate the daemon's worker threads (or block one in librdkafka), scrapes
 //! and health checks still answer promptly, which is exactly when an operator needs them. It is
-//! deliberately small: at most [`MAX_CONNECTIONS`] connections at a time, a header read timeout
-//! against idle or slow clients, and on shutdown a short grace period for requests in flight.
+//! deliberately small: at most [`MAX_CONNECTIONS`] connections at a time — when they are all taken,
+//! the oldest is closed to make room, so clients that connect and never send or never read cannot
+//! starve a scrape — a header read timeout, a cap on a connection's lifetime, and on shutdown a
+//! short grace period for requests in flight.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,7 +32,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -42,6 +44,10 @@ pub const MAX_CONNECTIONS: usize = 64;
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest a connection is kept (a client that stopped reading holds it at most this long;
+/// keep-alive clients simply reconnect).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// How long requests in flight may finish after shutdown was requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -127,18 +133,22 @@ where
         }
     };
     let state = Arc::new(state);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
+    // Open connections, oldest first: (serial, its own close signal).
+    let mut open: std::collections::VecDeque<(u64, watch::Sender<bool>)> = Default::default();
+    let mut serial = 0u64;
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break, // never closed
-            },
-        };
+        while connections.try_join_next().is_some() {}
+        open.retain(|(_, close)| !close.is_closed());
+        if open.len() >= MAX_CONNECTIONS {
+            // Make room by closing the oldest: a well-behaved request takes milliseconds, so the
+            // oldest is the one that stalls (connected and silent, or not reading its answer).
+            if let Some((_, close)) = open.pop_front() {
+                let _ = close.send(true);
+            }
+        }
         let stream = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -153,11 +163,16 @@ where
         };
         let state = state.clone();
         let closing = closing_rx.clone();
+        let (evict, evicted) = watch::channel(false);
+        serial += 1;
+        open.push_back((serial, evict));
         connections.spawn(async move {
-            serve_connection(stream, state, closing).await;
-            drop(permit);
+            let _ = tokio::time::timeout(
+                CONNECTION_LIFETIME,
+                serve_connection(stream, state, closing, evicted),
+            )
+            .await;
         });
-        while connections.try_join_next().is_some() {}
     }
     drop(listener);
     let _ = closing_tx.send(true);
@@ -175,6 +190,7 @@ async fn serve_connection(
     stream: tokio::net::TcpStream,
     state: Arc<HttpState>,
     mut closing: watch::Receiver<bool>,
+    mut evicted: watch::Receiver<bool>,
 ) {
     let service = service_fn(move |request| {
         let state = state.clone();
@@ -195,6 +211,9 @@ async fn serve_connection(
             // Finish the request in flight, then close (keep-alive connections close at once).
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
+        }
+        _ = async { evicted.wait_for(|evicted| *evicted).await.map(|_| ()) } => {
+            debug!("HTTP connection closed to make room for a new one");
         }
     }
 }

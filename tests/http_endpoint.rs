@@ -252,3 +252,40 @@ fn scrapes_answer_while_another_runtime_is_saturated_and_a_client_is_idle() {
     );
     busy.shutdown_background();
 }
+
+/// Clients that connect and never send, or send a request and never read the answer, cannot
+/// starve the endpoint: with every connection slot taken, the oldest is closed to make room and
+/// a scrape is still answered at once.
+#[test]
+fn slow_clients_cannot_starve_the_endpoint() {
+    let fixture = start();
+    let addr = fixture.server.local_addr();
+    // Make /metrics large enough that an unread answer fills the socket buffers.
+    for partition in 0..400 {
+        fixture
+            .metrics
+            .source_partition(&flow(), "orders", "A.orders", partition)
+            .set_lag(1);
+    }
+    let mut idle = Vec::new();
+    for index in 0..http::MAX_CONNECTIONS + 8 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        if index % 2 == 0 {
+            // Sends a request and never reads the answer.
+            write!(stream, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        } else {
+            // Sends half a request line and stops.
+            write!(stream, "GET /sta").unwrap();
+        }
+        idle.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let reply = get(addr, "/live");
+    assert_eq!(reply.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered in {:?} with every slot held by stalled clients",
+        started.elapsed()
+    );
+    drop(idle);
+}

@@ -1119,3 +1119,71 @@ fn defaults_yield_to_the_same_property_under_another_name() {
     assert_eq!(producer["message.timeout.ms"], "0");
     assert_eq!(producer["linger.ms"], "5");
 }
+
+/// Idempotence off in any spelling Java or librdkafka accepts limits the target producer to one
+/// request in flight (order kept); a spelling Java rejects is an error, as in MM2.
+#[test]
+fn idempotence_off_in_any_spelling_keeps_one_request_in_flight() {
+    for (key, value) in [
+        ("B.producer.enable.idempotence", "False"),
+        ("B.producer.enable.idempotence", " false "),
+        ("B.producer.librdkafka.enable.idempotence", "0"),
+        ("B.producer.librdkafka.enable.idempotence", "f"),
+    ] {
+        let pairs = with_servers(&["A", "B"], &[("A->B.enabled", "true"), (key, value)]);
+        let loaded = load(&borrow(&pairs));
+        let producer = client(flow(&loaded, "A", "B"), ClientRole::TargetProducer);
+        assert_eq!(
+            producer["max.in.flight.requests.per.connection"], "1",
+            "{key} = {value}"
+        );
+    }
+    let pairs = with_servers(
+        &["A", "B"],
+        &[
+            ("A->B.enabled", "true"),
+            ("B.producer.enable.idempotence", "0"),
+        ],
+    );
+    let found = errors(&borrow(&pairs));
+    assert!(
+        found
+            .iter()
+            .any(|e| e.contains("enable.idempotence") && e.contains("`true` or `false`")),
+        "{found:?}"
+    );
+}
+
+/// `acks = 0` or `1` on the target producer would store progress for records a failover can
+/// lose: an error naming the line and the fix. The offset-syncs producer may use them.
+#[test]
+fn the_target_producer_refuses_acks_below_all() {
+    for (key, value) in [
+        ("B.producer.acks", "1"),
+        ("B.producer.acks", "0"),
+        ("A->B.producer.override.acks", "1"),
+        ("B.producer.librdkafka.request.required.acks", "1"),
+    ] {
+        let pairs = with_servers(&["A", "B"], &[("A->B.enabled", "true"), (key, value)]);
+        let found = errors(&borrow(&pairs));
+        assert!(
+            found
+                .iter()
+                .any(|e| e.contains("acks = all") && e.contains("fix:")),
+            "{key} = {value}: {found:?}"
+        );
+        if !key.contains("librdkafka") {
+            assert!(
+                found.iter().any(|e| e.contains(":5:")),
+                "line of the key: {found:?}"
+            );
+        }
+    }
+    for value in ["all", "-1"] {
+        let pairs = with_servers(
+            &["A", "B"],
+            &[("A->B.enabled", "true"), ("B.producer.acks", value)],
+        );
+        load(&borrow(&pairs));
+    }
+}

@@ -9,7 +9,11 @@ pub fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     key.contains("password")
         || key.contains("secret")
+        || key.contains("passphrase")
+        || key.contains("private.key")
         || key.contains("jaas.config")
+        || key.ends_with("ssl_key")
+        || key.ends_with("user.info")
         || key.ends_with("ssl.keystore.key")
         || key.ends_with("ssl.key.pem")
         || key.ends_with("ssl_key.pem")
@@ -54,6 +58,10 @@ mod tests {
             "sasl.oauthbearer.client.secret",
             "ssl.keystore.key",
             "ssl.key.pem",
+            "B.sasl.oauthbearer.assertion.private.key.passphrase",
+            "sasl.oauthbearer.assertion.private.key.pem",
+            "sasl.oauthbearer.assertion.private.key.file",
+            "sasl.oauthbearer.client.credentials.client.secret",
         ] {
             assert!(is_secret_key(key), "{key} must be secret");
             assert_eq!(mask_if_secret(key, "hunter2"), MASK);

@@ -494,8 +494,18 @@ impl Supervisor {
                         .map(|error| format!("{kind}: {error}"))
                 })
         };
+        // A held partition waits for the operator (a record the target refuses, or deleted
+        // records that may not be skipped), even while its task copies the others.
+        let held = self.held.iter().next().map(|((topic, partition), held)| {
+            format!(
+                "`{topic}` partition {partition} waits at source offset {}: {}; fix: {}",
+                held.offset, held.reason, held.fix
+            )
+        });
         let (state, last_error) = if states.contains(&TaskState::Error) {
             (FlowState::Error, error(TaskState::Error))
+        } else if held.is_some() {
+            (FlowState::Error, held)
         } else if states.contains(&TaskState::Retrying) {
             (FlowState::Retrying, error(TaskState::Retrying))
         } else if states.iter().all(|state| *state == TaskState::Running) {

@@ -33,9 +33,19 @@ fn allowed(last: &AtomicI64) -> bool {
     crate::clock::once_per(last, 10)
 }
 
+/// librdkafka warns about settings it calls experimental; kafka-mirrord sets these on purpose
+/// (documented in README "Client defaults"), so the warning goes to debug.
+fn deliberate_setting_warning(facility: &str, message: &str) -> bool {
+    facility == "CONFWARN" && message.contains("enable.gapless.guarantee is experimental")
+}
+
 impl ClientContext for LoggingContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         let client = self.client;
+        if deliberate_setting_warning(facility, message) {
+            debug!(client, facility, "librdkafka: {message}");
+            return;
+        }
         let severe = !matches!(
             level,
             RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info | RDKafkaLogLevel::Debug
@@ -84,6 +94,8 @@ pub struct SourceConsumerContext {
     end_offsets: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
     /// Partitions reset since the task last looked ([`SourceConsumerContext::take_resets`]).
     resets: std::sync::Mutex<Vec<(String, i32)>>,
+    /// Set with `resets`, so the task checks one atomic per record.
+    pub reset_seen: std::sync::atomic::AtomicBool,
     read_committed: bool,
 }
 
@@ -99,6 +111,7 @@ impl SourceConsumerContext {
             logging: LoggingContext::new("source-consumer"),
             end_offsets: std::sync::Mutex::new(std::collections::HashMap::new()),
             resets: std::sync::Mutex::new(Vec::new()),
+            reset_seen: std::sync::atomic::AtomicBool::new(false),
             read_committed,
         }
     }
@@ -118,6 +131,8 @@ impl SourceConsumerContext {
 
     /// The partitions whose position librdkafka reset since the last call.
     pub fn take_resets(&self) -> Vec<(String, i32)> {
+        self.reset_seen
+            .store(false, std::sync::atomic::Ordering::Release);
         std::mem::take(&mut *lock(&self.resets))
     }
 }
@@ -129,6 +144,8 @@ pub fn parse_offset_reset(facility: &str, message: &str) -> Option<(String, i32)
         return None;
     }
     let (head, _) = message.split_once("]: offset reset")?;
+    // librdkafka prefixes its log lines with the thread: `[thrd:main]: `.
+    let head = head.rsplit_once("]: ").map_or(head, |(_, rest)| rest);
     let (topic, partition) = head.rsplit_once(" [")?;
     Some((topic.to_string(), partition.parse().ok()?))
 }
@@ -137,6 +154,8 @@ impl ClientContext for SourceConsumerContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         if let Some(reset) = parse_offset_reset(facility, message) {
             lock(&self.resets).push(reset);
+            self.reset_seen
+                .store(true, std::sync::atomic::Ordering::Release);
         }
         self.logging.log(level, facility, message);
     }
@@ -175,6 +194,11 @@ mod tests {
         let line = "orders.eu [3]: offset reset (at offset 1500 (leader epoch 0), broker 1) to offset BEGINNING (leader epoch -1): fetch failed due to requested offset not available on the broker: Broker: Offset out of range";
         assert_eq!(
             parse_offset_reset("OFFSET", line),
+            Some(("orders.eu".to_string(), 3))
+        );
+        let with_thread = format!("[thrd:main]: {line}");
+        assert_eq!(
+            parse_offset_reset("OFFSET", &with_thread),
             Some(("orders.eu".to_string(), 3))
         );
         assert_eq!(parse_offset_reset("FETCH", line), None);

@@ -527,7 +527,23 @@ impl FlowReader<'_> {
                 settings.settings.insert(key.to_string(), value.to_string());
             }
         }
-        for (key, value, why) in librdkafka::role_overrides(role, &settings) {
+        for (key, reason, fix) in librdkafka::role_conflicts(role, &settings) {
+            let origin = [key, "acks", "request.required.acks"]
+                .iter()
+                .flat_map(|name| [name.to_string(), format!("librdkafka.{name}")])
+                .find_map(|name| java.get(&name).and_then(|s| s.origin.clone()));
+            match origin {
+                Some(property) => self
+                    .diagnostics
+                    .error(&property, reason, Some(fix.to_string())),
+                None => self.diagnostics.error_without_line(
+                    Some(key),
+                    format!("{}: {reason}", role.name()),
+                    Some(fix.to_string()),
+                ),
+            }
+        }
+        for (key, value, why) in librdkafka::role_overrides(role, &settings, exactly_once) {
             if settings
                 .settings
                 .get(key)

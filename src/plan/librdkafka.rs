@@ -89,6 +89,8 @@ pub const TABLE: &[(&str, Rule)] = &[
     ("ssl.secure.random.implementation", Rule::Ignore("Java JSSE setting")),
     ("ssl.engine.factory.class", Rule::Reject("custom Java SSL engines cannot run in kafka-mirrord", "remove it and give PEM or PKCS12 stores")),
     ("enable.auto.commit", Rule::Convert("always `false`, as MM2 forces it")),
+    ("enable.idempotence", Rule::Convert("same key; Java's boolean rule (`true`/`false`, any case); without idempotence the target producer is limited to one request in flight")),
+    ("acks", Rule::Convert("same key (`all`, `-1`, `0`, `1`); the target producer needs `all`: progress is stored for acknowledged records only")),
     ("auto.offset.reset", Rule::Convert("same key; `none` → `error`")),
     ("fetch.max.wait.ms", Rule::Rename("fetch.wait.max.ms")),
     ("max.request.size", Rule::Rename("message.max.bytes")),
@@ -165,6 +167,16 @@ impl ClientSettings {
     }
 }
 
+/// librdkafka's refusal of a secret setting, without anything that could quote the value: only
+/// whether this build lacks the feature (the common case for OAUTHBEARER/OIDC keys).
+fn secret_refusal(reason: &str) -> String {
+    if reason.contains("not supported") || reason.contains("built without") {
+        "not supported by this build of librdkafka".to_string()
+    } else {
+        "invalid value".to_string()
+    }
+}
+
 /// What librdkafka says about one key/value.
 enum Probe {
     Accepted,
@@ -223,10 +235,15 @@ pub fn translate(
             None => match probe(key, value) {
                 Probe::Accepted => out.set(key, value, origin.as_ref()),
                 Probe::Unknown => out.note(key, "not a librdkafka setting"),
+                // librdkafka's message may quote the value: never for a secret.
                 Probe::Invalid(reason) => out.reject(
                     origin.as_ref(),
                     key,
-                    &reason,
+                    &if is_secret_key(key) {
+                        secret_refusal(&reason)
+                    } else {
+                        reason
+                    },
                     "see librdkafka's CONFIGURATION.md for valid values",
                 ),
             },
@@ -271,7 +288,7 @@ impl Translation<'_> {
         if let Probe::Invalid(reason) = probe(key, value) {
             // librdkafka's message may quote the value: never for a secret.
             let reason = if is_secret_key(key) {
-                "invalid value".to_string()
+                secret_refusal(&reason)
             } else {
                 reason
             };
@@ -390,6 +407,32 @@ fn convert(
         "enable.auto.commit" => {
             if kind == Kind::Consumer && trimmed.eq_ignore_ascii_case("true") {
                 out.note(key, "forced to `false`, as MM2 does: progress is stored after the target acknowledged");
+            }
+        }
+        "enable.idempotence" => {
+            if trimmed.eq_ignore_ascii_case("true") {
+                out.set(key, "true", origin);
+            } else if trimmed.eq_ignore_ascii_case("false") {
+                out.set(key, "false", origin);
+            } else {
+                out.reject(
+                    origin,
+                    key,
+                    "expected `true` or `false`",
+                    "write `true` or `false`",
+                );
+            }
+        }
+        "acks" => {
+            if matches!(trimmed, "all" | "-1" | "0" | "1") {
+                out.set(key, trimmed, origin);
+            } else {
+                out.reject(
+                    origin,
+                    key,
+                    "expected `all`, `-1`, `0` or `1`",
+                    "write `all` (the default)",
+                );
             }
         }
         "auto.offset.reset" => {
@@ -535,6 +578,8 @@ fn parse_jaas(text: &str) -> Result<JaasEntry, String> {
         return Err("expected `<LoginModule class> required key=\"value\" ...;`".to_string());
     }
     let mut options = BTreeMap::new();
+    // The last option read, to point at a problem without quoting the text.
+    let mut previous: Option<String> = None;
     loop {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -555,7 +600,14 @@ fn parse_jaas(text: &str) -> Result<JaasEntry, String> {
             chars.next();
         }
         if chars.next() != Some('=') {
-            return Err(format!("option `{name}` has no `=value`"));
+            // Never quote the text itself: an unquoted value with spaces (a password) would be
+            // cut into "options" here.
+            return Err(match previous.as_deref() {
+                Some(previous) => format!(
+                    "after option `{previous}` comes text that is no `name=value` (quote values with spaces or `;`)"
+                ),
+                None => "after the control flag comes text that is no `name=value` (quote values with spaces or `;`)".to_string(),
+            });
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -565,7 +617,12 @@ fn parse_jaas(text: &str) -> Result<JaasEntry, String> {
             chars.next();
             loop {
                 match chars.next() {
-                    None => return Err(format!("unterminated quoted value of `{name}`")),
+                    None => {
+                        return Err(format!(
+                            "the quoted value of `{}` never ends",
+                            option_name_for_message(&name)
+                        ))
+                    }
                     Some('"') => break,
                     Some('\\') => {
                         if let Some(escaped) = chars.next() {
@@ -584,9 +641,34 @@ fn parse_jaas(text: &str) -> Result<JaasEntry, String> {
                 chars.next();
             }
         }
+        previous = Some(option_name_for_message(&name).to_string());
         options.insert(name, value);
     }
     Ok(JaasEntry { class, options })
+}
+
+/// An option name as it may appear in a message: the known JAAS option names, or nothing (a typo
+/// could hold a fragment of a secret).
+fn option_name_for_message(name: &str) -> &str {
+    const KNOWN: &[&str] = &[
+        "username",
+        "password",
+        "useKeyTab",
+        "keyTab",
+        "principal",
+        "storeKey",
+        "useTicketCache",
+        "serviceName",
+        "clientId",
+        "clientSecret",
+        "scope",
+        "unsecuredLoginStringClaim_sub",
+    ];
+    KNOWN
+        .iter()
+        .find(|known| **known == name)
+        .copied()
+        .unwrap_or("an option")
 }
 
 fn jaas(out: &mut Translation<'_>, value: &str, origin: Option<&Property>, java: &JavaSettings) {
@@ -715,6 +797,7 @@ pub fn aliases_of(key: &str) -> &'static [&'static str] {
 pub fn role_overrides(
     role: super::clients::ClientRole,
     settings: &ClientSettings,
+    exactly_once: bool,
 ) -> Vec<(&'static str, &'static str, &'static str)> {
     use super::clients::ClientRole;
     let mut forced = Vec::new();
@@ -733,12 +816,22 @@ pub fn role_overrides(
             "murmur2_random",
             "source offsets must land on the partition Java Connect uses",
         ));
-        if settings
+        let idempotent = settings
             .settings
             .get("enable.idempotence")
-            .map(String::as_str)
-            == Some("false")
-        {
+            .and_then(|value| librdkafka_bool(value))
+            != Some(false);
+        if idempotent && !exactly_once {
+            // A batch the target refuses (too large, invalid) stops the producer instead of
+            // letting later batches of the partition through: they would land before the refused
+            // records once those are sent again, out of order.
+            forced.push((
+                "enable.gapless.guarantee",
+                "true",
+                "a refused batch must not let later records of its partition overtake it",
+            ));
+        }
+        if !idempotent {
             forced.push((
                 "max.in.flight.requests.per.connection",
                 "1",
@@ -747,6 +840,48 @@ pub fn role_overrides(
         }
     }
     forced
+}
+
+/// A boolean as librdkafka parses it (`true`/`t`/`1`, `false`/`f`/`0`, any case).
+pub fn librdkafka_bool(value: &str) -> Option<bool> {
+    let value = value.trim();
+    if ["true", "t", "1"]
+        .iter()
+        .any(|v| value.eq_ignore_ascii_case(v))
+    {
+        Some(true)
+    } else if ["false", "f", "0"]
+        .iter()
+        .any(|v| value.eq_ignore_ascii_case(v))
+    {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Settings a role cannot run with: (librdkafka key, what is wrong, the fix). The target
+/// producer must wait for every in-sync replica: source progress is stored for acknowledged
+/// records, and `acks = 0` or `1` acknowledges records a leader failover can lose.
+pub fn role_conflicts(
+    role: super::clients::ClientRole,
+    settings: &ClientSettings,
+) -> Vec<(&'static str, String, &'static str)> {
+    let mut conflicts = Vec::new();
+    if role == super::clients::ClientRole::TargetProducer {
+        for key in ["acks", "request.required.acks"] {
+            if let Some(value) = settings.settings.get(key) {
+                if !matches!(value.trim(), "all" | "-1") {
+                    conflicts.push((
+                        key,
+                        format!("the target producer needs `acks = all`, not `{value}`: source progress is stored once the target acknowledged a record, and with `{value}` an acknowledged record can be lost in a leader failover"),
+                        "remove it (kafka-mirrord uses `all`)",
+                    ));
+                }
+            }
+        }
+    }
+    conflicts
 }
 
 /// The table as Markdown, for `docs/client-settings.md`.

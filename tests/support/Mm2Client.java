@@ -7,6 +7,8 @@
 // The Java admin client also stands as the independent witness for topic ACLs:
 //   java -cp ... Mm2Client.java BOOTSTRAP create-acl|delete-acl [TOPIC LITERAL|PREFIXED PRINCIPAL OPERATION ALLOW|DENY]...
 //   java -cp ... Mm2Client.java BOOTSTRAP acls      (prints "topic pattern principal host operation permission")
+// and for header keys as Java clients read them (UTF-8 strings, NUL bytes included):
+//   java -cp ... Mm2Client.java BOOTSTRAP header-keys TOPIC PARTITION   (one line per record: hex keys)
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -54,6 +56,29 @@ public class Mm2Client {
                     List<AclBindingFilter> filters = new ArrayList<>();
                     bindings.forEach(binding -> filters.add(binding.toFilter()));
                     admin.deleteAcls(filters).all().get();
+                }
+            }
+        } else if (args[1].equals("header-keys")) {
+            props.put("key.deserializer", "org.apache.kafka.common.serialization.ByteArrayDeserializer");
+            props.put("value.deserializer", "org.apache.kafka.common.serialization.ByteArrayDeserializer");
+            try (org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]> consumer =
+                     new org.apache.kafka.clients.consumer.KafkaConsumer<>(props)) {
+                TopicPartition tp = new TopicPartition(args[2], Integer.parseInt(args[3]));
+                consumer.assign(List.of(tp));
+                consumer.seekToBeginning(List.of(tp));
+                long end = consumer.endOffsets(List.of(tp)).get(tp);
+                while (consumer.position(tp) < end) {
+                    for (org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofSeconds(1))) {
+                        List<String> keys = new ArrayList<>();
+                        for (org.apache.kafka.common.header.Header header : record.headers()) {
+                            StringBuilder hex = new StringBuilder();
+                            for (byte b : header.key().getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+                                hex.append(String.format("%02x", b));
+                            }
+                            keys.add(hex.toString());
+                        }
+                        System.out.println(String.join(",", keys));
+                    }
                 }
             }
         } else if (args[1].equals("acls")) {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the fixture
 
+pub mod faults;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,7 +75,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -264,14 +266,7 @@ pub fn read_partition(
             Some(Ok(message)) => records.push(TestRecord {
                 key: message.key().map(<[u8]>::to_vec),
                 value: message.payload().map(<[u8]>::to_vec),
-                headers: message
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                headers: faults::lenient_headers(&message),
                 timestamp: message.timestamp().to_millis().unwrap_or(-1),
             }),
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return records,
@@ -675,4 +670,72 @@ pub fn numbered(count: usize) -> Vec<TestRecord> {
             timestamp: 1_650_000_000_000 + i as i64,
         })
         .collect()
+}
+
+/// The daemon's `/status` as JSON (`None` while it does not answer).
+pub fn status_of(http: &str) -> Option<serde_json::Value> {
+    let (code, body) = http_get(http, "/status");
+    (code == 200).then(|| serde_json::from_str(&body).ok())?
+}
+
+/// The value of the metric sample `name{labels...}` from the daemon's `/metrics` (the labels given
+/// must all match; others may exist).
+pub fn metric_of(http: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let (code, body) = http_get(http, "/metrics");
+    if code != 200 {
+        return None;
+    }
+    body.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.starts_with(name)
+                && line[name.len()..].starts_with(['{', ' '])
+                && labels
+                    .iter()
+                    .all(|(key, value)| line.contains(&format!("{key}=\"{value}\"")))
+        })
+        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+/// The status entry of one source partition of the first flow whose id is `flow`.
+pub fn partition_status(
+    status: &serde_json::Value,
+    flow: &str,
+    topic: &str,
+    partition: i64,
+) -> serde_json::Value {
+    status["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["id"] == flow)
+        .flat_map(|f| f["topics"].as_array().cloned().unwrap_or_default())
+        .filter(|t| t["name"] == topic)
+        .flat_map(|t| t["partitions"].as_array().cloned().unwrap_or_default())
+        .find(|p| p["partition"] == partition)
+        .unwrap_or_default()
+}
+
+/// The status of flow `flow`.
+pub fn flow_status(status: &serde_json::Value, flow: &str) -> serde_json::Value {
+    status["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["id"] == flow)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Waits until the process exits; returns its exit code and how long it took, or panics after
+/// `timeout`.
+pub fn wait_for_exit(daemon: &mut Daemon, timeout: Duration) -> (Option<i32>, Duration) {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            return (status.code(), started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the daemon did not exit within {} s", timeout.as_secs());
 }

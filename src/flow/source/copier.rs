@@ -63,6 +63,9 @@ pub(super) struct Copier {
     last_slot: Option<(String, i32, usize)>,
     /// Per slot index: the next offset expected from the consumer (-1: unknown).
     next_offset: Vec<i64>,
+    /// Per slot index: the expected offset before the first jump seen since a position reset was
+    /// reported (the reset is checked at the next housekeeping, after records moved `next_offset`).
+    jumps: HashMap<usize, i64>,
     pub transaction: Option<OpenTransaction>,
     /// A send was abandoned because a stop was requested while the producer queue was full.
     stopped_while_sending: bool,
@@ -95,6 +98,7 @@ impl Copier {
             lookup: HashMap::new(),
             last_slot: None,
             next_offset: Vec::new(),
+            jumps: HashMap::new(),
             transaction: None,
             stopped_while_sending: false,
             deleted_records_suspected: false,
@@ -206,6 +210,15 @@ impl Copier {
     /// Seeds end offsets so lag is known at once, and reports records deleted at the source
     /// (retention, DeleteRecords) while nothing replicated them: MM2 skips them silently.
     fn check_deleted_while_stopped(&mut self, partitions: &[TopicPartition]) {
+        // With `auto.offset.reset = none` nothing is skipped: the fetch fails and the partition
+        // is held (`check_resets`).
+        let skips = !matches!(
+            self.flow.clients[&ClientRole::SourceConsumer]
+                .settings
+                .get("auto.offset.reset")
+                .map(String::as_str),
+            Some("error")
+        );
         for (topic, partition) in partitions {
             if self.stop.is_requested() {
                 return;
@@ -220,7 +233,7 @@ impl Copier {
                 .context()
                 .seed_end_offset(topic, *partition, high);
             let resume_at = self.stored.get(&(topic.clone(), *partition)).map(|o| o + 1);
-            if let Some(resume_at) = resume_at.filter(|&next| next < low) {
+            if let Some(resume_at) = resume_at.filter(|&next| skips && next < low) {
                 self.report_skipped(topic, *partition, resume_at, low, "while stopped");
             }
         }
@@ -283,9 +296,11 @@ impl Copier {
             &mut self.lookup,
             &mut self.last_slot,
             &mut self.next_offset,
+            &mut self.jumps,
             &mut self.transaction,
             &self.telemetry,
             &message,
+            self.consumer.context().reset_seen.load(Ordering::Acquire),
         );
         drop(message);
         match outcome {
@@ -341,7 +356,7 @@ impl Copier {
             {
                 if low > next {
                     self.report_skipped(&topic, partition, next, low, "while running");
-                    self.next_offset[index] = low;
+                    self.next_offset[index] = self.next_offset[index].max(low);
                 }
             }
         }
@@ -418,9 +433,11 @@ fn replicate(
     lookup: &mut HashMap<String, HashMap<i32, usize>>,
     last_slot: &mut Option<(String, i32, usize)>,
     next_offset: &mut [i64],
+    jumps: &mut HashMap<usize, i64>,
     transaction: &mut Option<OpenTransaction>,
     telemetry: &FlowTelemetry,
     message: &BorrowedMessage<'_>,
+    reset_seen: bool,
 ) -> Sent {
     let (topic, partition) = (message.topic(), message.partition());
     let slot_index = match last_slot {
@@ -449,6 +466,9 @@ fn replicate(
         return Sent::Yes;
     }
     if let Some(next) = next_offset.get_mut(slot_index) {
+        if reset_seen && upstream > *next && *next >= 0 {
+            jumps.entry(slot_index).or_insert(*next);
+        }
         *next = upstream + 1;
     }
     if flow.exactly_once.enabled && transaction.is_none() {
@@ -466,10 +486,10 @@ fn replicate(
     // Headers are copied with librdkafka's own copy, byte for byte: key names that are not UTF-8
     // (which Java clients decode with replacement characters) or contain NUL stay as they are.
     let headers = message.headers().map(|borrowed| {
-        if crate::kafka::headers::has_non_utf8_key(message) {
+        if let Some(unusual) = crate::kafka::headers::unusual_key(message) {
             telemetry
                 .status
-                .note_unusual(topic, partition, upstream, NON_UTF8_HEADER_KEY);
+                .note_unusual(topic, partition, upstream, unusual.describe());
         }
         borrowed.detach()
     });
@@ -524,7 +544,3 @@ fn replicate(
     }
     Sent::Yes
 }
-
-/// Records whose header keys are not UTF-8 are copied byte for byte, and counted in `/status`
-/// (`unusual_records`), because Java consumers on either side read them mangled.
-const NON_UTF8_HEADER_KEY: &str = "a header key is not valid UTF-8: copied byte for byte (Java clients read it with U+FFFD replacement characters)";

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use rdkafka::client::ClientContext;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::ProducerContext;
 use tracing::{debug, warn};
@@ -262,7 +262,19 @@ impl ProducerContext for TargetContext {
                 }
             }
             Err((error, _)) => {
-                if !slot.retired.load(Ordering::Acquire) {
+                // Records failed because of another record's refusal (the producer stopped) or
+                // purged at the end of a drain were not refused themselves: they are simply not
+                // acknowledged, so sent again later.
+                let collateral = matches!(
+                    error.rdkafka_error_code(),
+                    Some(
+                        RDKafkaErrorCode::Fatal
+                            | RDKafkaErrorCode::GaplessGuarantee
+                            | RDKafkaErrorCode::PurgeQueue
+                            | RDKafkaErrorCode::PurgeInflight
+                    )
+                );
+                if !collateral && !slot.retired.load(Ordering::Acquire) {
                     slot.fail(upstream, error.to_string());
                     self.any_failed.store(true, Ordering::Release);
                 }

@@ -221,6 +221,16 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
                     return Err(failure);
                 }
             }
+            if let Some((code, reason)) = copier.producer.client().fatal_error() {
+                // The producer refuses to go on (e.g. a refused batch under the gapless
+                // guarantee): whatever it did not acknowledge is sent again by a new one.
+                if let Some(failure) = copier.first_refusal() {
+                    return Err(failure);
+                }
+                return Err(TaskFailure::Unavailable(format!(
+                    "the target producer stopped: {code}: {reason}"
+                )));
+            }
             if last_publish.elapsed() >= METRICS_EVERY {
                 copier.publish_metrics();
                 last_publish = Instant::now();

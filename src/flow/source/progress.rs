@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
-use rdkafka::producer::{BaseRecord, Producer, PurgeConfig};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 use tracing::{info, warn};
 
 use super::copier::Copier;
@@ -15,6 +15,7 @@ use super::{TRANSACTION_MAX_AGE, TRANSACTION_MAX_RECORDS};
 use crate::flow::records::{source_offset_key, source_offset_value};
 use crate::flow::task::TaskFailure;
 use crate::lifecycle::Stop;
+use crate::plan::clients::ClientRole;
 
 /// Time kept back from the drain budget for the progress write after the records' flush.
 const PROGRESS_SHARE: Duration = Duration::from_secs(2);
@@ -147,6 +148,37 @@ impl Copier {
         Ok(())
     }
 
+    /// At-least-once: writes the acknowledged progress of every partition with a producer made
+    /// for this, waiting at most `timeout` for its acknowledgement.
+    fn store_progress_with_fresh_producer(&self, timeout: Duration) {
+        let mut config = self.flow.clients[&ClientRole::TargetProducer].client_config();
+        config.set("enable.gapless.guarantee", "false");
+        let producer: BaseProducer = match config.create() {
+            Ok(producer) => producer,
+            Err(error) => {
+                warn!(flow = %self.flow.id, task = self.index, "cannot store final progress: {error}");
+                return;
+            }
+        };
+        for (_, slot) in self.active_slots() {
+            let progress = slot.safe_progress();
+            if progress > slot.stored.load(Ordering::Acquire) && progress >= 0 {
+                let key =
+                    source_offset_key(&self.flow.id.source, &slot.source_topic, slot.partition);
+                let value = source_offset_value(progress);
+                let record = BaseRecord::to(&self.flow.offset_storage.topic)
+                    .key(&key)
+                    .payload(&value);
+                if let Err((error, _)) = producer.send(record) {
+                    warn!(flow = %self.flow.id, "cannot queue source offset: {error}");
+                }
+            }
+        }
+        if let Err(error) = producer.flush(timeout) {
+            warn!(flow = %self.flow.id, task = self.index, "source offsets not acknowledged within the drain: {error}");
+        }
+    }
+
     fn abort(&mut self, timeout: Duration) {
         self.transaction = None;
         if let Err(error) = self.producer.abort_transaction(timeout) {
@@ -176,9 +208,15 @@ impl Copier {
                 warn!(flow = %self.flow.id, task = self.index, in_flight = self.producer.in_flight_count(),
                     "records still in flight at the end of the drain (sent again after the restart): {error}");
             }
-            self.store_progress();
-            if let Err(error) = self.producer.flush(left()) {
-                warn!(flow = %self.flow.id, task = self.index, "source offsets not acknowledged within the drain: {error}");
+            if self.producer.client().fatal_error().is_some() {
+                // The producer stopped at a refused record: the progress of every other
+                // partition is stored through a fresh one, so a retry re-sends nothing of them.
+                self.store_progress_with_fresh_producer(left());
+            } else {
+                self.store_progress();
+                if let Err(error) = self.producer.flush(left()) {
+                    warn!(flow = %self.flow.id, task = self.index, "source offsets not acknowledged within the drain: {error}");
+                }
             }
         }
         if let Some(syncs) = &self.syncs {
