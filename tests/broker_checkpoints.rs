@@ -222,7 +222,7 @@ fn heartbeats_are_emitted_replicated_and_understood_by_mm2() {
             .into_iter()
             .map(|(partition, key, value)| {
                 assert_eq!(partition, 0);
-                Heartbeat::decode(&key, value.as_deref().unwrap()).expect("§5 heartbeat layout")
+                Heartbeat::decode(&key, value.as_deref().unwrap()).expect("MM2's heartbeat layout")
             })
             .filter(|h| h.timestamp >= started)
             .collect()

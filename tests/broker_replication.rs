@@ -442,7 +442,8 @@ fn offset_syncs_decode_to_mm2_layout_and_follow_the_emission_rules() {
             .into_iter()
             .map(|(partition, key, value)| {
                 assert_eq!(partition, 0, "offset syncs go to partition 0");
-                OffsetSync::decode(&key, value.as_deref().unwrap()).expect("§5 layout")
+                OffsetSync::decode(&key, value.as_deref().unwrap())
+                    .expect("MM2's offset-sync layout")
             })
             .filter(|sync| sync.topic == topic)
             .collect()

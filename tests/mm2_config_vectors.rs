@@ -1,4 +1,5 @@
-//! MM2's own configuration test cases (reference mm2.md §1.11, §13.1, §13.2) replayed against
+//! MM2's own configuration test cases (MirrorMakerConfigTest, MirrorConnectorConfigTest, ...; the
+//! rules are in docs/mm2-behaviour.md) replayed against
 //! kafka-mirrord's properties → config → plan pipeline. Where MM2 asserts on its internal connector
 //! maps, we assert on the equivalent outcome in the plan (client settings, filters, topics).
 
@@ -78,7 +79,7 @@ fn borrow(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-// === §1.11 MirrorMakerConfigTest ===
+// === MM2's MirrorMakerConfigTest ===
 
 #[test]
 fn cluster_config_properties() {
@@ -480,7 +481,7 @@ fn case_insensitive_security_protocol() {
     );
 }
 
-// === §13.1 derived cases ===
+// === cases derived from MM2's rules ===
 
 #[test]
 fn enabled_flow_also_gives_reverse_heartbeat_flow() {
@@ -720,7 +721,7 @@ fn exactly_once_from_the_target_worker_or_the_flow() {
         .any(|e| e.contains("isolation.level")));
 }
 
-// === §13.2 client configs ===
+// === client configs (MirrorConnectorConfigTest, MirrorSourceConfigTest, MirrorCheckpointConfigTest) ===
 
 #[test]
 fn source_consumer_config_exactly() {
@@ -802,7 +803,7 @@ fn consumer_auto_offset_reset_layers() {
 
 #[test]
 fn cluster_client_key_beats_flow_consumer_layer() {
-    // §1.7: `s->t.consumer.security.protocol` loses to `s.security.protocol`.
+    // docs/mm2-behaviour.md, *Client settings*: `s->t.consumer.security.protocol` loses to `s.security.protocol`.
     let pairs = with_servers(
         &["s", "t"],
         &[

@@ -1,4 +1,5 @@
-//! Replication policies against MM2's tables (reference mm2.md §3.5 and §13.12).
+//! Replication policies against MM2's own examples (docs/mm2-behaviour.md, *Replication policies*; MM2's
+//! `ReplicationPolicyTest` and `MirrorClientTest`).
 
 use kafka_mirrord::config::Mm2Compatibility;
 use kafka_mirrord::plan::policy::ReplicationPolicy;
@@ -191,7 +192,7 @@ fn identity_policy_names() {
     );
 }
 
-// === §13.12 MirrorClientTest ===
+// === MM2's MirrorClientTest ===
 
 #[test]
 fn mirror_client_heartbeat_and_checkpoint_topics() {

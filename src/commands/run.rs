@@ -27,13 +27,15 @@ use crate::status::{FlowStatusHandle, StatusBoard};
 /// Starts real flows (against the clusters).
 pub struct LiveFlows {
     pub telemetry: Telemetry,
+    /// `mirrord.shutdown.timeout.ms` at start: how long a task handed to another node may drain.
+    pub drain: Duration,
 }
 
 impl FlowLauncher for LiveFlows {
     type Handle = FlowStatusHandle;
 
     fn launch(&mut self, plan: Arc<FlowPlan>, stop: Stop) -> (Stopped, FlowStatusHandle) {
-        let launched = flow::launch(plan, &self.telemetry, stop);
+        let launched = flow::launch(plan, &self.telemetry, stop, self.drain);
         let stopped = Box::pin(async move {
             let _ = launched.stopped.await;
         });
@@ -121,6 +123,7 @@ pub async fn run(file: &Path, options: &PlanOptions) -> u8 {
             metrics: metrics.clone(),
             status: status.clone(),
         },
+        drain: Duration::from_millis(loaded.config.mirrord.shutdown_timeout_ms),
     };
     let daemon = Daemon {
         file: file.to_path_buf(),

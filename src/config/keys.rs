@@ -1,17 +1,18 @@
-//! The catalogue of keys MM2 dedicated mode understands (reference mm2.md §1.2–§2.4), grouped the
+//! The catalogue of keys MM2 dedicated mode understands (docs/mm2-behaviour.md, *Client settings* and
+//! *Connector settings and defaults*), grouped the
 //! way MM2's precedence rules need them, plus kafka-mirrord's own `mirrord.*` keys.
 
 /// `clusters`: the cluster aliases (required).
 pub const CLUSTERS: &str = "clusters";
 /// `config.providers`: names of the `${provider:...}` config providers.
 pub const CONFIG_PROVIDERS: &str = "config.providers";
-/// Top-level `emit.heartbeats.enabled` also decides which flows exist (§1.3).
+/// Top-level `emit.heartbeats.enabled` also decides which flows exist (docs/mm2-behaviour.md, *Which flows exist*).
 pub const EMIT_HEARTBEATS_ENABLED: &str = "emit.heartbeats.enabled";
 /// Prefix of every kafka-mirrord setting.
 pub const MIRRORD_PREFIX: &str = "mirrord.";
 
 /// `MirrorClientConfig.CLIENT_CONFIG_DEF`: the keys copied from cluster level (`A.k`) and top level
-/// (`k`) into every client of a cluster (§1.4).
+/// (`k`) into every client of a cluster (docs/mm2-behaviour.md, *Client settings*).
 pub const CLIENT_KEYS: &[&str] = &[
     "bootstrap.servers",
     "security.protocol",
@@ -67,7 +68,7 @@ pub const CLIENT_KEYS: &[&str] = &[
     "sasl.oauthbearer.header.urlencode",
 ];
 
-/// Keys defined by the Source, Checkpoint or Heartbeat connector ConfigDefs (the union `N` of §1.6):
+/// Keys defined by the Source, Checkpoint or Heartbeat connector ConfigDefs (the union MM2 reads at top level, docs/mm2-behaviour.md, *Client settings*):
 /// only these are taken from the top level into a flow. Everything here is also valid per flow.
 pub const CONNECTOR_KEYS: &[&str] = &[
     // Connect base
@@ -142,7 +143,7 @@ pub const CONNECTOR_KEYS: &[&str] = &[
 ];
 
 /// Keys that MM2 accepts per flow (`A->B.k`) although they are not in [`CONNECTOR_KEYS`], so they
-/// are dropped at top level (§1.6 step 1, §2.2).
+/// are dropped at top level (docs/mm2-behaviour.md, *Client settings*).
 pub const FLOW_ONLY_KEYS: &[&str] = &[
     "exactly.once.support",
     "transaction.boundary",
@@ -152,7 +153,7 @@ pub const FLOW_ONLY_KEYS: &[&str] = &[
     "use.defaults.from",
 ];
 
-/// Top-level key prefixes that `workerConfig()` overlays onto the target cluster's worker (§1.5).
+/// Top-level key prefixes that `workerConfig()` overlays onto the target cluster's worker (docs/mm2-behaviour.md, *Client settings*).
 pub const WORKER_PREFIXES: &[&str] = &[
     "offset.storage",
     "config.storage",

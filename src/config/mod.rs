@@ -1,7 +1,7 @@
 //! Properties file → validated `Config`: the only way in is [`load`] (or [`from_properties`]).
 //!
 //! `Config` keeps the resolved properties and answers MM2's precedence questions (flow > cluster >
-//! top level, §1.4–§1.6); the plan module turns it into typed flows.
+//! top level, docs/mm2-behaviour.md, *Client settings*); the plan module turns it into typed flows.
 
 pub mod diagnostics;
 pub mod files;
@@ -126,7 +126,7 @@ impl Config {
         self.props.get(&format!("{source}->{target}.{key}"))
     }
 
-    /// A connector setting of flow `source->target` (§1.6): the flow-level key wins, then the
+    /// A connector setting of flow `source->target`: the flow-level key wins, then the
     /// top-level key if MM2 copies it into connectors; cluster-level keys never count.
     pub fn connector(&self, source: &str, target: &str, key: &str) -> Option<&Property> {
         self.flow(source, target, key).or_else(|| {
@@ -138,7 +138,7 @@ impl Config {
         })
     }
 
-    /// A Connect worker setting for flow `source->target` (§1.5): the worker talks to the target, and
+    /// A Connect worker setting for flow `source->target`: the worker talks to the target, and
     /// top-level keys with a worker prefix win over the target's cluster-level keys.
     pub fn worker(&self, target: &str, key: &str) -> Option<&Property> {
         if keys::is_worker_overlay_key(key) {
@@ -149,7 +149,7 @@ impl Config {
         self.cluster_client_key(target, key)
     }
 
-    /// `clusterProps(alias)[key]` (§1.4): `<alias>.<key>`, else the top-level key if it is a client key.
+    /// `clusterProps(alias)[key]`: `<alias>.<key>`, else the top-level key if it is a client key.
     pub fn cluster_client_key(&self, alias: &str, key: &str) -> Option<&Property> {
         self.cluster(alias, key).or_else(|| {
             if keys::is_client_key(key) {
@@ -161,7 +161,7 @@ impl Config {
     }
 
     /// The cluster-level settings of `alias` as MM2's `clusterProps(alias)` builds them: every
-    /// `<alias>.k`, plus `consumer.k`/`producer.k`/`admin.k` for client keys (§1.4 steps 2–3).
+    /// `<alias>.k`, plus `consumer.k`/`producer.k`/`admin.k` for client keys.
     pub fn cluster_props(&self, alias: &str) -> std::collections::BTreeMap<String, &Property> {
         let mut cluster = std::collections::BTreeMap::new();
         let prefix = format!("{alias}.");

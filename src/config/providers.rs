@@ -1,4 +1,4 @@
-//! `${provider:[path:]key}` placeholders (mm2.md §1.8): the stock Kafka config providers
+//! `${provider:[path:]key}` placeholders (docs/mm2-behaviour.md, *Config providers*): the stock Kafka config providers
 //! (`FileConfigProvider`, `DirectoryConfigProvider`, `EnvVarConfigProvider`), declared in the same
 //! file with `config.providers` and `config.providers.<name>.class`.
 //!

@@ -1,4 +1,4 @@
-//! Typed value parsers with Kafka `ConfigDef` semantics (mm2.md §0 conventions).
+//! Typed value parsers with Kafka `ConfigDef` semantics (booleans, numbers, lists as Java reads them).
 
 /// ConfigDef LIST: trim the whole value; empty → empty list; else split on `\s*,\s*`.
 pub fn parse_list(value: &str) -> Vec<String> {

@@ -1,4 +1,4 @@
-//! MM2's MirrorCheckpointTask for one flow (mm2.md §7): tails the offset-syncs topic into an
+//! MM2's MirrorCheckpointTask for one flow (docs/mm2-behaviour.md, *Checkpoints*): tails the offset-syncs topic into an
 //! `OffsetSyncStore`, discovers the source's consumer groups, emits checkpoints for them into
 //! `<source>.checkpoints.internal` on the target, and (with `sync.group.offsets.enabled`) commits
 //! translated offsets for groups that are idle or absent on the target — never rewinding, never
@@ -42,9 +42,7 @@ pub async fn run(
         Arc::new(Admin::new(&config(ClientRole::SourceAdmin), timeout).map_err(client_error)?);
     let target_admin =
         Arc::new(Admin::new(&config(ClientRole::TargetAdmin), timeout).map_err(client_error)?);
-    let producer: FutureProducer = config(ClientRole::TargetProducer)
-        .create()
-        .map_err(client_error)?;
+    let producer = super::record_producer(&flow, "checkpoints-producer").map_err(client_error)?;
     let created = until_stopped(
         &stop,
         super::create_internal_topic(
@@ -341,7 +339,7 @@ async fn emit_checkpoints(
     syncs: &Arc<Mutex<OffsetSyncStore>>,
     store: &mut CheckpointStore,
     groups: &BTreeSet<String>,
-    producer: &FutureProducer,
+    producer: &FutureProducer<LoggingContext>,
     telemetry: &FlowTelemetry,
 ) {
     if groups.is_empty() || !lock(syncs).is_ready() {

@@ -1,4 +1,5 @@
-//! Which checkpoints to emit and which group offsets to commit on the target (mm2.md §7.3, §7.6).
+//! Which checkpoints to emit and which group offsets to commit on the target (docs/mm2-behaviour.md,
+//! *Checkpoints* and *Group offset sync*).
 //! Pure decisions; the checkpoint task feeds them with the clusters' state.
 
 use std::collections::{BTreeMap, HashMap};
@@ -135,7 +136,7 @@ impl SkipReason {
     }
 }
 
-/// `syncGroupOffset` (§7.6): the offsets to commit for one group on the target, never rewinding and
+/// `syncGroupOffset` (docs/mm2-behaviour.md, *Group offset sync*): the offsets to commit for one group on the target, never rewinding and
 /// never touching a group with active members.
 pub fn group_offsets_to_write(
     checkpoints: Option<&BTreeMap<(String, i32), Checkpoint>>,
@@ -232,7 +233,7 @@ mod tests {
         }
     }
 
-    /// §13.8 MirrorCheckpointTaskTest cases.
+    /// MM2's MirrorCheckpointTaskTest cases.
     #[test]
     fn checkpoint_cases_from_mm2() {
         let flow = flow();
@@ -369,7 +370,7 @@ mod tests {
 
     #[test]
     fn group_offset_sync_rules() {
-        // §7.6 testSyncOffset.
+        // MM2's MirrorCheckpointTaskTest.testSyncOffset.
         let checkpoints: BTreeMap<(String, i32), Checkpoint> = [(
             ("topic1".to_string(), 0),
             checkpoint("c1", "topic1", 0, 200, 101),

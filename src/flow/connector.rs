@@ -1,6 +1,9 @@
 //! A replicating flow's connector task (MM2's MirrorSourceConnector): discovers the source
-//! partitions to copy and publishes them to the flow's source tasks; creates the internal topics,
-//! creates and grows remote topics, and syncs topic configs and ACLs.
+//! partitions to copy and publishes them to the flow's source tasks. On the flow's leader only
+//! (`membership.rs`) it also creates the internal topics, creates and grows remote topics, and
+//! syncs topic configs and ACLs — exactly once per flow however many nodes run it. Other nodes
+//! publish only partitions whose remote topic exists, and look again every few seconds while one
+//! is missing, so a topic the leader just created is picked up quickly.
 //!
 //! Every wait observes the task's [`Stop`]: a blocking admin call still running when a stop is
 //! requested is left to finish on its own (each is bounded by `admin.timeout.ms`) instead of
@@ -24,11 +27,15 @@ use crate::lifecycle::Stop;
 use crate::plan::clients::ClientRole;
 use crate::plan::{FlowPlan, OffsetSyncsLocation};
 
+/// How soon a non-leader looks again for a remote topic the leader has yet to create.
+const MISSING_REMOTE_RECHECK: Duration = Duration::from_secs(5);
+
 /// Runs until its stop is requested; publishes every selected source partition whose remote topic
-/// exists into `partitions`.
+/// exists into `partitions`. `leader` says whether this process does the connector's duties.
 pub async fn run(
     flow: Arc<FlowPlan>,
     partitions: watch::Sender<Arc<PartitionSet>>,
+    mut leader: watch::Receiver<bool>,
     stop: Stop,
     telemetry: FlowTelemetry,
     reporter: TaskReporter,
@@ -43,39 +50,43 @@ pub async fn run(
         admin(ClientRole::SourceAdmin)?,
         admin(ClientRole::TargetAdmin)?,
     );
-    let Some(()) = until_stopped(
-        &stop,
-        ensure_internal_topics(&flow, &source_admin, &target_admin),
-    )
-    .await
-    else {
-        return Ok(());
-    };
     let mut problems = Problems::default();
+    let mut leading = *leader.borrow_and_update();
+    if leading {
+        let Some(()) = until_stopped(
+            &stop,
+            ensure_internal_topics(&flow, &source_admin, &target_admin),
+        )
+        .await
+        else {
+            return Ok(());
+        };
+    }
     let Some(known) = until_stopped(
         &stop,
-        sync_topics(&flow, &source_admin, &target_admin, &mut problems),
+        sync_topics(&flow, &source_admin, &target_admin, leading, &mut problems),
     )
     .await
     else {
         return Ok(());
     };
-    let mut known = known.map_err(TaskFailure::Unavailable)?;
+    let (mut known, mut missing) = known.map_err(TaskFailure::Unavailable)?;
     partitions.send_replace(Arc::new(known.clone()));
     reporter.running();
-    info!(flow = %flow.id, topics = known.iter().map(|(t, _)| t).collect::<BTreeSet<_>>().len(), partitions = known.len(), "flow running");
-    if until_stopped(
-        &stop,
-        sync_configs(&flow, &source_admin, &target_admin, &known, &mut problems),
-    )
-    .await
-    .is_none()
-        || until_stopped(
+    info!(flow = %flow.id, topics = known.iter().map(|(t, _)| t).collect::<BTreeSet<_>>().len(), partitions = known.len(), leader = leading, "flow running");
+    if leading
+        && (until_stopped(
             &stop,
-            sync_acls(&flow, &source_admin, &target_admin, &mut problems),
+            sync_configs(&flow, &source_admin, &target_admin, &known, &mut problems),
         )
         .await
         .is_none()
+            || until_stopped(
+                &stop,
+                sync_acls(&flow, &source_admin, &target_admin, &mut problems),
+            )
+            .await
+            .is_none())
     {
         return Ok(());
     }
@@ -85,39 +96,80 @@ pub async fn run(
         every(flow.source.sync_topic_configs),
         every(flow.source.sync_topic_acls),
     );
+    let mut recheck = tokio::time::interval(MISSING_REMOTE_RECHECK);
     loop {
+        let became_leader;
         tokio::select! {
             _ = stop.requested() => return Ok(()),
-            _ = tick(&mut refresh) => {
-                let Some(outcome) = until_stopped(&stop, sync_topics(&flow, &source_admin, &target_admin, &mut problems)).await else {
+            Ok(()) = leader.changed() => {
+                let now = *leader.borrow_and_update();
+                became_leader = now && !leading;
+                leading = now;
+                if !became_leader {
+                    continue;
+                }
+                info!(flow = %flow.id, "this process now leads the flow: creating and syncing topics");
+                if until_stopped(&stop, ensure_internal_topics(&flow, &source_admin, &target_admin)).await.is_none() {
                     return Ok(());
-                };
-                match outcome {
-                    Ok(now) if now != known => {
-                        let added = now.difference(&known).count();
-                        let removed = known.difference(&now).count();
-                        info!(flow = %flow.id, added, removed, "source partitions changed");
-                        for (topic, partition) in known.difference(&now) {
-                            telemetry.status.remove_partition(topic, *partition);
-                            telemetry.metrics.remove_source_partition(&flow.id, topic, *partition);
-                        }
-                        partitions.send_replace(Arc::new(now.clone()));
-                        known = now;
-                    }
-                    Ok(_) => {}
-                    Err(message) => warn!(flow = %flow.id, "topic refresh failed: {message}"),
                 }
             }
-            _ = tick(&mut config_sync) => {
+            _ = tick(&mut refresh) => became_leader = false,
+            _ = recheck.tick(), if missing => became_leader = false,
+            _ = tick(&mut config_sync), if leading => {
                 if until_stopped(&stop, sync_configs(&flow, &source_admin, &target_admin, &known, &mut problems)).await.is_none() {
                     return Ok(());
                 }
+                continue;
             }
-            _ = tick(&mut acl_sync) => {
+            _ = tick(&mut acl_sync), if leading => {
                 if until_stopped(&stop, sync_acls(&flow, &source_admin, &target_admin, &mut problems)).await.is_none() {
                     return Ok(());
                 }
+                continue;
             }
+        }
+        let Some(outcome) = until_stopped(
+            &stop,
+            sync_topics(&flow, &source_admin, &target_admin, leading, &mut problems),
+        )
+        .await
+        else {
+            return Ok(());
+        };
+        match outcome {
+            Ok((now, still_missing)) => {
+                missing = still_missing;
+                if now != known {
+                    let added = now.difference(&known).count();
+                    let removed = known.difference(&now).count();
+                    info!(flow = %flow.id, added, removed, "source partitions changed");
+                    for (topic, partition) in known.difference(&now) {
+                        telemetry.status.remove_partition(topic, *partition);
+                        telemetry
+                            .metrics
+                            .remove_source_partition(&flow.id, topic, *partition);
+                    }
+                    partitions.send_replace(Arc::new(now.clone()));
+                    known = now;
+                }
+            }
+            Err(message) => warn!(flow = %flow.id, "topic refresh failed: {message}"),
+        }
+        if became_leader
+            && (until_stopped(
+                &stop,
+                sync_configs(&flow, &source_admin, &target_admin, &known, &mut problems),
+            )
+            .await
+            .is_none()
+                || until_stopped(
+                    &stop,
+                    sync_acls(&flow, &source_admin, &target_admin, &mut problems),
+                )
+                .await
+                .is_none())
+        {
+            return Ok(());
         }
     }
 }
@@ -177,7 +229,8 @@ impl Problems {
     }
 }
 
-/// Creates the offsets-storage topic on the target and the offset-syncs topic (§4), compacted.
+/// Creates the offsets-storage topic on the target and the offset-syncs topic, compacted
+/// (docs/mm2-behaviour.md, *Internal topics*).
 async fn ensure_internal_topics(flow: &FlowPlan, source: &Admin, target: &Admin) {
     let compact = vec![("cleanup.policy".to_string(), "compact".to_string())];
     let storage = &flow.offset_storage;
@@ -201,14 +254,16 @@ async fn ensure_internal_topics(flow: &FlowPlan, source: &Admin, target: &Admin)
     }
 }
 
-/// Lists source topics, creates missing remote topics and partitions; returns the selected
-/// source partitions whose remote partition exists (or was just created).
+/// Lists source topics and, when `leading`, creates missing remote topics and partitions; returns
+/// the selected source partitions whose remote partition exists (or was just created), and whether
+/// some selected partition still has none.
 async fn sync_topics(
     flow: &Arc<FlowPlan>,
     source: &Arc<Admin>,
     target: &Arc<Admin>,
+    leading: bool,
     problems: &mut Problems,
-) -> Result<PartitionSet, String> {
+) -> Result<(PartitionSet, bool), String> {
     let (source_list, target_list) = {
         let (source, target) = (source.clone(), target.clone());
         let lists = blocking(move || (source.list_topics(), target.list_topics())).await?;
@@ -218,7 +273,10 @@ async fn sync_topics(
         )
     };
     let selected = topics::selected(flow, &source_list);
-    let changes = topics::target_changes(flow, &selected, &target_list);
+    let mut changes = topics::target_changes(flow, &selected, &target_list);
+    if !leading {
+        changes = topics::TargetChanges::default();
+    }
     // Remote partition counts as they will be after this round.
     let mut remote_partitions: BTreeMap<String, i32> = target_list.clone();
     if !changes.create.is_empty() {
@@ -302,19 +360,20 @@ async fn sync_topics(
             ),
         }
     }
-    Ok(selected
-        .iter()
-        .flat_map(|(topic, count)| {
-            let remote = flow
-                .replication_policy
-                .format_remote_topic(&flow.id.source, topic);
-            let existing = remote_partitions.get(&remote).copied().unwrap_or(0);
-            (0..(*count).min(existing)).map(move |partition| (topic.clone(), partition))
-        })
-        .collect())
+    let mut missing = false;
+    let mut partitions = PartitionSet::new();
+    for (topic, count) in &selected {
+        let remote = flow
+            .replication_policy
+            .format_remote_topic(&flow.id.source, topic);
+        let existing = remote_partitions.get(&remote).copied().unwrap_or(0);
+        missing |= existing < *count;
+        partitions.extend((0..(*count).min(existing)).map(|partition| (topic.clone(), partition)));
+    }
+    Ok((partitions, missing))
 }
 
-/// Topic config sync (§6.4): the source's copied configs replace the remote topic's dynamic config,
+/// Topic config sync (docs/mm2-behaviour.md, *Topic config sync*): the source's copied configs replace the remote topic's dynamic config,
 /// keeping the target's own values of excluded properties. Only writes when something differs.
 async fn sync_configs(
     flow: &FlowPlan,
@@ -411,7 +470,7 @@ async fn sync_configs(
     }
 }
 
-/// Topic ACL sync (§6.5): creates on the target the remote-topic ACLs derived from the source's
+/// Topic ACL sync (docs/mm2-behaviour.md, *ACL sync*): creates on the target the remote-topic ACLs derived from the source's
 /// topic ACLs that it lacks. ACLs are never removed from the target.
 async fn sync_acls(
     flow: &Arc<FlowPlan>,

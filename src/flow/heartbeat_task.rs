@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use tracing::{info, warn};
 
 use super::connector::until_stopped;
@@ -29,9 +29,7 @@ pub async fn run(
         timeout,
     )
     .map_err(|error| TaskFailure::Client(error.to_string()))?;
-    let producer: FutureProducer = flow.clients[&ClientRole::TargetProducer]
-        .client_config()
-        .create()
+    let producer = super::record_producer(&flow, "heartbeats-producer")
         .map_err(|error| TaskFailure::Client(error.to_string()))?;
     let topic = flow.heartbeats.topic.clone();
     let spec = super::compacted_topic(&topic, flow.heartbeats.replication_factor);

@@ -11,6 +11,7 @@ pub mod checkpoint_task;
 pub mod checkpoints;
 mod connector;
 pub mod heartbeat_task;
+pub mod membership;
 pub mod offset_sync_store;
 pub mod offset_syncs;
 pub mod records;
@@ -45,6 +46,70 @@ pub struct FlowTelemetry {
 }
 
 impl FlowTelemetry {
+    /// Records the flow's group membership in `/status` and the metrics. `all` is every selected
+    /// source partition (members' partition counts follow from the slot rule).
+    pub fn set_membership(
+        &self,
+        view: &membership::MembershipView,
+        all: &assignment::PartitionSet,
+        tasks_max: u32,
+        owned_partitions: usize,
+    ) {
+        let members: Vec<crate::status::MemberStatus> = view
+            .members
+            .iter()
+            .map(|member| crate::status::MemberStatus {
+                member_id: member.member_id.clone(),
+                host: member.host.clone(),
+                node: member.node.clone(),
+                pid: member.pid,
+                version: member.version.clone(),
+                plan: member.plan.clone(),
+                tasks: member.tasks.clone(),
+                partitions: member
+                    .tasks
+                    .iter()
+                    .map(|slot| assignment::partitions_of_slot(all, *slot, tasks_max).len())
+                    .sum(),
+                leader: member.leader,
+                this_process: member.this_process,
+            })
+            .collect();
+        let state = match view.state {
+            membership::MemberState::Joining => "joining",
+            membership::MemberState::Member => "member",
+            membership::MemberState::Standby => "standby",
+            membership::MemberState::Unavailable => "unavailable",
+        };
+        self.metrics.set_membership(
+            self.status.id(),
+            &crate::metrics::MembershipFigures {
+                members: members.len(),
+                owned_tasks: view.owned.len(),
+                owned_partitions,
+                leader: view.leader,
+                conflict: view.conflict.is_some(),
+                rebalances: view.rebalances,
+                last_rebalance_ms: view.last_rebalance_ms,
+            },
+        );
+        self.status.set_membership(crate::status::MembershipStatus {
+            group: view.group.clone(),
+            state: state.to_string(),
+            leader: view.leader,
+            generation: view.generation,
+            plan: view.plan.clone(),
+            owned_tasks: view.owned.iter().copied().collect(),
+            owned_partitions,
+            members,
+            conflict: view.conflict.clone(),
+            problem: view.problem.clone(),
+            rebalances: view.rebalances,
+            last_rebalance_unix_ms: view.last_rebalance_unix_ms,
+            last_rebalance_ms: view.last_rebalance_ms,
+        });
+    }
+
     /// Records the flow's state on both the status board and the state metric.
     pub fn set_flow_state(&self, state: FlowState, last_error: Option<String>) {
         if state == FlowState::Running && last_error.is_none() {
@@ -62,14 +127,20 @@ pub struct LaunchedFlow {
 }
 
 /// Starts a flow instance; returns at once, the flow connects and retries in the background.
-pub fn launch(plan: Arc<FlowPlan>, telemetry: &Telemetry, stop: Stop) -> LaunchedFlow {
+/// `drain` is how long a task given away to another node may take to drain.
+pub fn launch(
+    plan: Arc<FlowPlan>,
+    telemetry: &Telemetry,
+    stop: Stop,
+    drain: std::time::Duration,
+) -> LaunchedFlow {
     let status = telemetry.status.register_flow(&plan.id);
     let flow_telemetry = FlowTelemetry {
         metrics: telemetry.metrics.clone(),
         status: status.clone(),
     };
     flow_telemetry.set_flow_state(FlowState::Starting, None);
-    let stopped = tokio::spawn(supervisor::run(plan, flow_telemetry, stop));
+    let stopped = tokio::spawn(supervisor::run(plan, flow_telemetry, stop, drain));
     LaunchedFlow { stopped, status }
 }
 
@@ -98,6 +169,20 @@ pub(crate) async fn create_internal_topic(
             tracing::warn!(flow = %flow.id, topic = %name, cluster, "cannot create internal topic: {error}")
         }
     }
+}
+
+/// A producer of the target cluster for heartbeats and checkpoints: the target producer's
+/// settings, without the gapless guarantee (a refused heartbeat must not stop the next ones).
+pub(crate) fn record_producer(
+    flow: &FlowPlan,
+    role: &'static str,
+) -> rdkafka::error::KafkaResult<
+    rdkafka::producer::FutureProducer<crate::kafka::context::LoggingContext>,
+> {
+    let mut config =
+        flow.clients[&crate::plan::clients::ClientRole::TargetProducer].client_config();
+    config.set("enable.gapless.guarantee", "false");
+    config.create_with_context(crate::kafka::context::LoggingContext::new(role))
 }
 
 /// A single-partition compacted topic: heartbeats, checkpoints, offset syncs.

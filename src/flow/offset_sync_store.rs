@@ -1,4 +1,4 @@
-//! MM2's `OffsetSyncStore` (mm2.md §7.4–§7.5): a sparse, roughly exponentially spaced history of
+//! MM2's `OffsetSyncStore` (docs/mm2-behaviour.md, *Offset translation*): a sparse, roughly exponentially spaced history of
 //! 64 offset syncs per upstream partition, and offset translation from it. Reproduces Java's
 //! arithmetic (signed 64-bit with wrap-around) and its notion of "the same entry" (identity of a
 //! received sync, not equal offsets), so translations match MM2's exactly. Pure state.
@@ -195,7 +195,7 @@ mod tests {
         store.update(TOPIC, PARTITION, upstream, downstream);
     }
 
-    /// `S(x, prev)` of §13.7 for identity syncs u→u.
+    /// The store after identity syncs u→u (MM2's `OffsetSyncStoreTest`).
     fn assert_sparse(store: &OffsetSyncStore, x: i64, previous: i64) {
         let before = if previous == -1 { -1 } else { previous + 1 };
         assert_eq!(
@@ -364,7 +364,7 @@ mod tests {
 
     #[test]
     fn checkpoint_store_rewind_contents() {
-        // §13.8 testCheckpointRecordsMonotonicIfStoreRewinds (derived store contents).
+        // MM2's MirrorCheckpointTaskTest.testCheckpointRecordsMonotonicIfStoreRewinds (derived store contents).
         let mut store = started(true);
         store.update("topic1", 0, 11, 4);
         store.update("topic1", 0, 12, 5);

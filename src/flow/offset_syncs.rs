@@ -1,4 +1,4 @@
-//! When offset syncs are emitted (MM2's `OffsetSyncWriter`, mm2.md §6.10): a per-partition trigger
+//! When offset syncs are emitted (MM2's `OffsetSyncWriter`, docs/mm2-behaviour.md, *Offset syncs*): a per-partition trigger
 //! (`PartitionState`) and the pending/delayed queues with a budget of in-flight sends. Pure state;
 //! the source task sends what [`OffsetSyncQueue::take_sendable`] hands out.
 
@@ -199,7 +199,7 @@ impl OffsetSyncQueue {
 mod tests {
     use super::*;
 
-    /// §13.6 `testOffsetSync`, offset.lag.max = 50: (upstream, downstream, expected, reset after).
+    /// MM2's `MirrorSourceTaskTest.testOffsetSync`, offset.lag.max = 50: (upstream, downstream, expected, reset after).
     #[test]
     fn trigger_sequence_with_lag_50() {
         let steps: &[(i64, i64, bool, bool)] = &[
@@ -243,7 +243,7 @@ mod tests {
         }
     }
 
-    /// §13.6 `testZeroOffsetSync`: with offset.lag.max = 0 every update triggers.
+    /// MM2's `MirrorSourceTaskTest.testZeroOffsetSync`: with offset.lag.max = 0 every update triggers.
     #[test]
     fn trigger_sequence_with_lag_0() {
         let mut state = PartitionState::new(0);
@@ -269,7 +269,7 @@ mod tests {
         assert!(state.update(11, 58));
     }
 
-    /// §13.6 `OffsetSyncWriterTest`.
+    /// MM2's `OffsetSyncWriterTest`.
     #[test]
     fn pending_delayed_and_permits() {
         let mut queue = OffsetSyncQueue::new(2);

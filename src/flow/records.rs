@@ -1,4 +1,5 @@
-//! Byte-exact MM2 record formats (mm2.md §5) and Connect source-offset records (§6.9).
+//! Byte-exact MM2 record formats (docs/mm2-behaviour.md, *Record formats*) and Connect source-offset records
+//! (docs/mm2-behaviour.md, *Stored progress*).
 //!
 //! Encodings follow Kafka's protocol `Struct` rules: big-endian integers, strings as an INT16 length
 //! and UTF-8 bytes, fields in declaration order, no framing; readers ignore trailing bytes.

@@ -1,5 +1,5 @@
-//! Which source topics a flow replicates and what their remote copies look like (mm2.md §3.3,
-//! §6.2–§6.5): selection, remote names, partition growth, and the configs and ACLs copied to the
+//! Which source topics a flow replicates and what their remote copies look like (docs/mm2-behaviour.md,
+//! *Replication policies*, *Remote topics*, *Topic config sync*, *ACL sync*): selection, remote names, partition growth, and the configs and ACLs copied to the
 //! target.
 //! Pure functions; the connector applies them with the admin clients.
 
@@ -37,7 +37,7 @@ pub struct TargetChanges {
     pub grow: Vec<(String, i32)>,
 }
 
-/// `computeAndCreateTopicPartitions` (§6.3): remote topics never shrink nor get deleted.
+/// `computeAndCreateTopicPartitions` (docs/mm2-behaviour.md, *Remote topics*): remote topics never shrink nor get deleted.
 pub fn target_changes(
     flow: &FlowPlan,
     selected: &BTreeMap<String, i32>,
@@ -84,7 +84,7 @@ pub fn config_exclusions(flow: &FlowPlan) -> NameFilter {
     )
 }
 
-/// ACL sync (§6.5): the source's literal topic ACLs for replicated topics, renamed to the remote
+/// ACL sync (docs/mm2-behaviour.md, *ACL sync*): the source's literal topic ACLs for replicated topics, renamed to the remote
 /// topic. ALLOW WRITE is never copied (only the replicator writes remote topics) and ALLOW ALL
 /// becomes ALLOW READ; DENY bindings are copied as they are. Prefixed ACLs are not copied.
 pub fn target_acls(flow: &FlowPlan, source_acls: &[TopicAcl]) -> Vec<TopicAcl> {
@@ -227,7 +227,7 @@ mod tests {
         }
     }
 
-    /// mm2.md §13.4 (`MirrorSourceConnectorTest.testAclFiltering` and `testAclTransformation`).
+    /// MM2's `MirrorSourceConnectorTest.testAclFiltering` and `testAclTransformation`.
     #[test]
     fn acl_sync_drops_allow_write_and_turns_allow_all_into_read() {
         let flow = flow(&[]);

@@ -21,7 +21,7 @@ pub struct Admin {
     timeout: Duration,
 }
 
-/// A topic config entry as MM2's config sync sees it (§6.4).
+/// A topic config entry as MM2's config sync sees it (docs/mm2-behaviour.md, *Topic config sync*).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicConfigEntry {
     pub name: String,
@@ -145,7 +145,7 @@ impl Admin {
             .collect())
     }
 
-    /// Raises partition counts; `InvalidPartitions` (already that many) is not an error (§6.3).
+    /// Raises partition counts; `InvalidPartitions` (already that many) is not an error (docs/mm2-behaviour.md, *Remote topics*).
     pub async fn create_partitions(
         &self,
         topics: &[(String, i32)],

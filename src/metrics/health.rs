@@ -6,19 +6,32 @@
 //! | `kafka_mirrord_task_restarts_total` | counter | `flow,task` |
 //! | `kafka_mirrord_stalled_partitions` | gauge | `flow` |
 //! | `kafka_mirrord_records_skipped_total` | counter | `flow,topic,partition` |
+//! | `kafka_mirrord_group_members` | gauge | `flow` |
+//! | `kafka_mirrord_owned_tasks`, `kafka_mirrord_owned_partitions` | gauge | `flow` |
+//! | `kafka_mirrord_leader` | gauge | `flow` |
+//! | `kafka_mirrord_plan_conflict` | gauge | `flow` |
+//! | `kafka_mirrord_rebalances_total` | counter | `flow` |
+//! | `kafka_mirrord_last_rebalance_seconds` | gauge | `flow` |
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use prometheus::{IntCounterVec, IntGaugeVec, Registry};
+use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Registry};
 
-use super::{int_counter_vec, int_gauge_vec};
+use super::{gauge_vec, int_counter_vec, int_gauge_vec};
 use crate::plan::FlowId;
 
 pub(super) struct HealthFamilies {
     task_restarts: IntCounterVec,
     stalled: IntGaugeVec,
     skipped: IntCounterVec,
+    members: IntGaugeVec,
+    owned_tasks: IntGaugeVec,
+    owned_partitions: IntGaugeVec,
+    leader: IntGaugeVec,
+    plan_conflict: IntGaugeVec,
+    rebalances: IntCounterVec,
+    rebalance_seconds: GaugeVec,
     /// Label sets in use, to remove a flow's series.
     book: Mutex<HealthBook>,
 }
@@ -28,6 +41,19 @@ struct HealthBook {
     tasks: BTreeSet<(String, String)>,
     stalled: BTreeSet<String>,
     skipped: BTreeSet<(String, String, String)>,
+    /// Flows with membership series, and the rebalance count last exported.
+    membership: std::collections::BTreeMap<String, u64>,
+}
+
+/// What the membership series of one flow show.
+pub struct MembershipFigures {
+    pub members: usize,
+    pub owned_tasks: usize,
+    pub owned_partitions: usize,
+    pub leader: bool,
+    pub conflict: bool,
+    pub rebalances: u64,
+    pub last_rebalance_ms: Option<u64>,
 }
 
 impl HealthFamilies {
@@ -51,8 +77,77 @@ impl HealthFamilies {
                 "Records deleted at the source (retention, DeleteRecords) before they were replicated.",
                 &["flow", "topic", "partition"],
             )?,
+            members: int_gauge_vec(
+                registry,
+                "kafka_mirrord_group_members",
+                "Processes in the flow's group (as this process sees it).",
+                &["flow"],
+            )?,
+            owned_tasks: int_gauge_vec(
+                registry,
+                "kafka_mirrord_owned_tasks",
+                "Task slots of the flow this process runs.",
+                &["flow"],
+            )?,
+            owned_partitions: int_gauge_vec(
+                registry,
+                "kafka_mirrord_owned_partitions",
+                "Source partitions of the flow this process copies.",
+                &["flow"],
+            )?,
+            leader: int_gauge_vec(
+                registry,
+                "kafka_mirrord_leader",
+                "1 when this process leads the flow (topics, configs, ACLs, checkpoints, heartbeats).",
+                &["flow"],
+            )?,
+            plan_conflict: int_gauge_vec(
+                registry,
+                "kafka_mirrord_plan_conflict",
+                "1 while members of the flow's group run different plans (the properties files differ).",
+                &["flow"],
+            )?,
+            rebalances: int_counter_vec(
+                registry,
+                "kafka_mirrord_rebalances_total",
+                "Rebalances of the flow's group this process took part in.",
+                &["flow"],
+            )?,
+            rebalance_seconds: gauge_vec(
+                registry,
+                "kafka_mirrord_last_rebalance_seconds",
+                "How long the last rebalance of the flow's group took here (including draining).",
+                &["flow"],
+            )?,
             book: Mutex::new(HealthBook::default()),
         })
+    }
+
+    pub(super) fn membership(&self, flow: &FlowId, figures: &MembershipFigures) {
+        let flow = flow.to_string();
+        let set = |family: &IntGaugeVec, value: usize| {
+            family
+                .with_label_values(&[&flow])
+                .set(i64::try_from(value).unwrap_or(i64::MAX))
+        };
+        set(&self.members, figures.members);
+        set(&self.owned_tasks, figures.owned_tasks);
+        set(&self.owned_partitions, figures.owned_partitions);
+        set(&self.leader, usize::from(figures.leader));
+        set(&self.plan_conflict, usize::from(figures.conflict));
+        if let Some(ms) = figures.last_rebalance_ms {
+            self.rebalance_seconds
+                .with_label_values(&[&flow])
+                .set(ms as f64 / 1000.0);
+        }
+        let mut book = self.book();
+        let exported = book.membership.entry(flow.clone()).or_insert(0);
+        if figures.rebalances > *exported {
+            self.rebalances
+                .with_label_values(&[&flow])
+                .inc_by(figures.rebalances - *exported);
+            *exported = figures.rebalances;
+        }
     }
 
     fn book(&self) -> std::sync::MutexGuard<'_, HealthBook> {
@@ -98,6 +193,19 @@ impl HealthFamilies {
         });
         if book.stalled.remove(&flow) {
             let _ = self.stalled.remove_label_values(&[&flow]);
+        }
+        if book.membership.remove(&flow).is_some() {
+            for family in [
+                &self.members,
+                &self.owned_tasks,
+                &self.owned_partitions,
+                &self.leader,
+                &self.plan_conflict,
+            ] {
+                let _ = family.remove_label_values(&[&flow]);
+            }
+            let _ = self.rebalances.remove_label_values(&[&flow]);
+            let _ = self.rebalance_seconds.remove_label_values(&[&flow]);
         }
         book.skipped.retain(|(f, topic, partition)| {
             if *f == flow {

@@ -40,6 +40,8 @@ use prometheus::{
 
 mod health;
 
+pub use health::MembershipFigures;
+
 use crate::plan::FlowId;
 use crate::status::{FlowState, ReloadOutcome};
 
@@ -904,6 +906,11 @@ impl Metrics {
     /// How many partitions of `flow` are held at a refused record.
     pub fn set_stalled_partitions(&self, flow: &FlowId, partitions: usize) {
         self.inner.health.set_stalled(flow, partitions);
+    }
+
+    /// The flow's group membership series.
+    pub fn set_membership(&self, flow: &FlowId, figures: &MembershipFigures) {
+        self.inner.health.membership(flow, figures);
     }
 
     /// Counts records deleted at the source before they were replicated.

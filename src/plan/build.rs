@@ -1,5 +1,5 @@
-//! Builds the `Plan` from a `Config`: which flows exist (§1.3), each flow's typed settings with MM2's
-//! defaults (§2), and its clients (§1.7). Every problem goes to `Diagnostics`.
+//! Builds the `Plan` from a `Config`: which flows exist, each flow's typed settings with MM2's
+//! defaults, and its clients (docs/mm2-behaviour.md). Every problem goes to `Diagnostics`.
 
 use std::collections::BTreeMap;
 
@@ -73,7 +73,7 @@ pub fn build(config: &Config, options: &PlanOptions, diagnostics: &mut Diagnosti
     Plan { clusters, flows }
 }
 
-/// Which ordered pairs get a flow (§1.3) after `--clusters` filtering.
+/// Which ordered pairs get a flow (docs/mm2-behaviour.md, *Which flows exist*) after `--clusters` filtering.
 fn flow_ids(config: &Config, options: &PlanOptions, diagnostics: &mut Diagnostics) -> Vec<FlowId> {
     if config.clusters.is_empty() {
         return Vec::new(); // already reported
@@ -299,7 +299,7 @@ impl FlowReader<'_> {
         }
     }
 
-    /// A list with a deprecated alias (§1.9): the new name wins; in 4.0 mode the alias is gone.
+    /// A list with a deprecated alias (docs/mm2-behaviour.md, *Legacy names*): the new name wins; in 4.0 mode the alias is gone.
     fn list_with_legacy(&mut self, key: &str, legacy: &str, default: &[&str]) -> Vec<String> {
         let new = self.get(key).cloned();
         let Some(old) = self.get(legacy).cloned() else {
@@ -406,7 +406,7 @@ impl FlowReader<'_> {
                 PolicyKind::Default
             }),
         };
-        // §3.1: the separator only changes when the key is present; the internal-topic separator
+        // docs/mm2-behaviour.md, *Replication policies*: the separator only changes when the key is present; the internal-topic separator
         // follows it unless `replication.policy.internal.topic.separator.enabled` is false.
         let separator = self
             .get("replication.policy.separator")
@@ -744,6 +744,10 @@ impl FlowReader<'_> {
             worker("offset.flush.interval.ms"),
             worker("group.id"),
         );
+        let (session_timeout, heartbeat_interval) = (
+            worker("session.timeout.ms"),
+            worker("heartbeat.interval.ms"),
+        );
         let offset_storage = OffsetStoragePlan {
             topic: offsets_topic
                 .map(|p| p.value.trim().to_string())
@@ -757,10 +761,25 @@ impl FlowReader<'_> {
             .map(|p| p.value.trim().to_string())
             .unwrap_or_else(|| format!("{source}-mm2"));
         let exactly_once = self.exactly_once(&group_id);
+        let membership = MembershipPlan {
+            group_id: format!("{group_id}-mirrord"),
+            topic: format!("mm2-mirrord-tasks.{source}.internal"),
+            partitions: match mode {
+                FlowMode::Replicate => source_plan.tasks_max.max(1) as i32,
+                FlowMode::HeartbeatsOnly => 1,
+            },
+            replication_factor: offset_storage.replication_factor,
+            session_timeout_ms: self.integer(session_timeout, 10_000u64, 1_000),
+            heartbeat_interval_ms: self.integer(heartbeat_interval, 3_000u64, 100),
+        };
 
         let admin_timeout_ms = self.long("admin.timeout.ms", 60_000, 1);
         let roles: &[ClientRole] = match mode {
-            FlowMode::HeartbeatsOnly => &[ClientRole::TargetProducer, ClientRole::TargetAdmin],
+            FlowMode::HeartbeatsOnly => &[
+                ClientRole::TargetProducer,
+                ClientRole::TargetAdmin,
+                ClientRole::TargetConsumer,
+            ],
             FlowMode::Replicate => &[
                 ClientRole::SourceConsumer,
                 ClientRole::TargetProducer,
@@ -807,12 +826,13 @@ impl FlowReader<'_> {
             heartbeats,
             offset_storage,
             exactly_once,
+            membership,
             admin_timeout_ms,
             clients: client_settings,
         }
     }
 
-    /// §11: on when the target's worker has `exactly.once.source.support=enabled`, or (our
+    /// docs/mm2-behaviour.md, *Exactly once*: on when the target's worker has `exactly.once.source.support=enabled`, or (our
     /// extension) when the flow sets `exactly.once.support=enabled`.
     fn exactly_once(&mut self, group_id: &str) -> ExactlyOncePlan {
         let (source, target) = (self.id.source.clone(), self.id.target.clone());

@@ -1,5 +1,5 @@
 //! Which Java client settings each of a flow's Kafka clients gets, following MM2's layering
-//! (mm2.md §1.4–§1.7), before translation to librdkafka (see `librdkafka.rs`).
+//! (docs/mm2-behaviour.md, *Client settings*), before translation to librdkafka (see `librdkafka.rs`).
 
 use std::collections::BTreeMap;
 
@@ -104,7 +104,7 @@ fn put(settings: &mut JavaSettings, key: &str, property: &Property) {
     );
 }
 
-/// `MirrorConnectorConfig.<side><Kind>Config()` for flow `source->target` (§1.7):
+/// `MirrorConnectorConfig.<side><Kind>Config()` for flow `source->target`:
 /// `<side>.cluster.{CLIENT_KEYS}` → flow `<kind>.*` → `<side>.<kind>.*`, later layers winning.
 pub fn connector_client(
     config: &Config,
@@ -163,7 +163,7 @@ fn is_connector_key_sharing_prefix(kind: Kind, key: &str) -> bool {
 
 /// The Connect worker's producer for flow `source->target`, which writes the replicated records:
 /// the target's `producer.*` settings from `clusterProps(target)`, then the flow's
-/// `producer.override.*` (dedicated mode allows every override, §1.5 step 7).
+/// `producer.override.*` (dedicated mode allows every override).
 pub fn worker_producer(config: &Config, source: &str, target: &str) -> JavaSettings {
     let cluster_props = config.cluster_props(target);
     let mut settings = JavaSettings::new();

@@ -1,4 +1,4 @@
-//! Topic and group filters (MM2's `DefaultTopicFilter`/`DefaultGroupFilter`, §2.6): comma-separated
+//! Topic and group filters (MM2's `DefaultTopicFilter`/`DefaultGroupFilter`, docs/mm2-behaviour.md, *Connector settings and defaults*): comma-separated
 //! regex lists, each joined with `|`, that must match the **whole** name; exclude beats include, and
 //! an empty list matches nothing.
 

@@ -43,7 +43,7 @@ impl From<FlowId> for String {
     }
 }
 
-/// Whether a flow replicates or only emits heartbeats (MM2 runs a herder for both, §1.3).
+/// Whether a flow replicates or only emits heartbeats (MM2 runs a herder for both, docs/mm2-behaviour.md, *Which flows exist*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FlowMode {
@@ -93,7 +93,7 @@ pub struct SourcePlan {
     pub tasks_max: u32,
 }
 
-/// Offset-sync emission (§6.10).
+/// Offset-sync emission (docs/mm2-behaviour.md, *Offset syncs*).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OffsetSyncsPlan {
     pub enabled: bool,
@@ -121,7 +121,8 @@ pub struct HeartbeatPlan {
     pub replication_factor: i16,
 }
 
-/// Where source progress is stored: the Connect offsets topic on the target (§6.9).
+/// Where source progress is stored: the Connect offsets topic on the target
+/// (docs/mm2-behaviour.md, *Stored progress*).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OffsetStoragePlan {
     pub topic: String,
@@ -139,6 +140,25 @@ pub struct ExactlyOncePlan {
     pub transactional_id_prefix: String,
 }
 
+/// How the processes running this flow share it: a consumer group on the target cluster whose
+/// members divide the partitions of a small internal topic, one partition per task slot
+/// (`docs/several-nodes.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MembershipPlan {
+    /// `<worker group.id>-mirrord` (`A-mm2-mirrord` by default).
+    pub group_id: String,
+    /// `mm2-mirrord-tasks.<source>.internal` on the target.
+    pub topic: String,
+    /// One per task slot (`tasks.max`; 1 for a heartbeats-only flow).
+    pub partitions: i32,
+    pub replication_factor: i16,
+    /// Worker `session.timeout.ms` of the target (Connect's default 10 s): how long a silent
+    /// member keeps its tasks.
+    pub session_timeout_ms: u64,
+    /// Worker `heartbeat.interval.ms` (Connect's default 3 s).
+    pub heartbeat_interval_ms: u64,
+}
+
 /// One fully resolved flow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FlowPlan {
@@ -151,9 +171,52 @@ pub struct FlowPlan {
     pub heartbeats: HeartbeatPlan,
     pub offset_storage: OffsetStoragePlan,
     pub exactly_once: ExactlyOncePlan,
+    pub membership: MembershipPlan,
     pub admin_timeout_ms: i64,
     /// librdkafka settings of every client this flow uses.
     pub clients: BTreeMap<ClientRole, ClientSettings>,
+}
+
+impl FlowPlan {
+    /// A short hash of what every node running this flow must agree on: which topics and groups,
+    /// how they are named and where things are stored, `tasks.max`, exactly-once. Client settings
+    /// (addresses, credentials, tuning) may differ between nodes and are left out, as are the
+    /// process-wide `mirrord.*` settings.
+    pub fn fingerprint(&self) -> String {
+        #[derive(Serialize)]
+        struct Agreed<'a> {
+            mode: FlowMode,
+            policy: &'a ReplicationPolicy,
+            source: &'a SourcePlan,
+            offset_syncs: &'a OffsetSyncsPlan,
+            checkpoints: &'a CheckpointPlan,
+            heartbeats: &'a HeartbeatPlan,
+            offset_storage: &'a OffsetStoragePlan,
+            exactly_once: bool,
+            transactional_id_prefix: &'a str,
+            group: &'a str,
+            topic: &'a str,
+        }
+        let agreed = Agreed {
+            mode: self.mode,
+            policy: &self.replication_policy,
+            source: &self.source,
+            offset_syncs: &self.offset_syncs,
+            checkpoints: &self.checkpoints,
+            heartbeats: &self.heartbeats,
+            offset_storage: &self.offset_storage,
+            exactly_once: self.exactly_once.enabled,
+            transactional_id_prefix: &self.exactly_once.transactional_id_prefix,
+            group: &self.membership.group_id,
+            topic: &self.membership.topic,
+        };
+        let text = serde_json::to_string(&agreed).unwrap_or_default();
+        // FNV-1a: stable across versions and platforms (std's hasher is not).
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("{hash:016x}")
+    }
 }
 
 /// A cluster the plan uses, with the settings used to reach it outside a flow.

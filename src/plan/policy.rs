@@ -1,4 +1,4 @@
-//! Replication policies (mm2.md §3): how remote topics are named, where a topic came from, and the
+//! Replication policies (docs/mm2-behaviour.md, *Replication policies*): how remote topics are named, where a topic came from, and the
 //! names of MM2's internal topics. `DefaultReplicationPolicy` (with its separator) and
 //! `IdentityReplicationPolicy` are supported; custom policy classes are configuration errors.
 
@@ -144,7 +144,7 @@ impl ReplicationPolicy {
         }
     }
 
-    /// Internal topics are never replicated (§3.1).
+    /// Internal topics are never replicated.
     pub fn is_internal_topic(&self, topic: &str) -> bool {
         let common =
             self.is_mm2_internal_topic(topic) || topic.starts_with("__") || topic.starts_with('.');

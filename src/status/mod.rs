@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 mod report;
 pub use report::{
-    summary_line, FlowStatus, GroupStatus, PartitionStatus, Stall, StatusReport, Summary,
-    TaskStatus, TopicStatus, UnusualRecords,
+    summary_line, FlowStatus, GroupStatus, MemberStatus, MembershipStatus, PartitionStatus, Stall,
+    StatusReport, Summary, TaskStatus, TopicStatus, UnusualRecords,
 };
 
 use crate::plan::diff::PlanDiff;
@@ -37,15 +37,18 @@ pub enum FlowState {
     Retrying,
     Stopped,
     Error,
+    /// Another node leads this flow with a different plan: this process stands by.
+    Standby,
 }
 
 impl FlowState {
-    pub const ALL: [FlowState; 5] = [
+    pub const ALL: [FlowState; 6] = [
         FlowState::Starting,
         FlowState::Running,
         FlowState::Retrying,
         FlowState::Stopped,
         FlowState::Error,
+        FlowState::Standby,
     ];
 
     /// The lowercase name used in JSON and metric labels.
@@ -56,13 +59,17 @@ impl FlowState {
             FlowState::Retrying => "retrying",
             FlowState::Stopped => "stopped",
             FlowState::Error => "error",
+            FlowState::Standby => "standby",
         }
     }
 
     /// Whether the flow counts as started for readiness (`READY=1`, `/ready`): it runs, or it is
     /// retrying an unreachable cluster (systemd must not wait forever for a cluster that is down).
     pub fn has_started(self) -> bool {
-        matches!(self, FlowState::Running | FlowState::Retrying)
+        matches!(
+            self,
+            FlowState::Running | FlowState::Retrying | FlowState::Standby
+        )
     }
 }
 
@@ -200,6 +207,7 @@ struct FlowEntry {
     since_unix_ms: u64,
     last_error: Option<String>,
     tasks: BTreeMap<String, TaskEntry>,
+    membership: Option<MembershipStatus>,
     /// source topic → partition → what is known about it.
     topics: BTreeMap<String, BTreeMap<i32, PartitionEntry>>,
     groups: BTreeMap<String, GroupEntry>,
@@ -243,6 +251,7 @@ impl FlowEntry {
             since_unix_ms: unix_ms_now(),
             last_error: None,
             tasks: BTreeMap::new(),
+            membership: None,
             topics: BTreeMap::new(),
             groups: BTreeMap::new(),
         }
@@ -329,6 +338,7 @@ impl StatusBoard {
                 FlowState::Retrying => summary.retrying += 1,
                 FlowState::Stopped => summary.stopped += 1,
                 FlowState::Error => summary.error += 1,
+                FlowState::Standby => summary.standby += 1,
             }
             let mut flow_lag = 0i64;
             let mut caught_up = true;
@@ -399,6 +409,7 @@ impl StatusBoard {
                         last_checkpoint_unix_ms: g.last_checkpoint_unix_ms,
                     })
                     .collect(),
+                membership: entry.membership.clone(),
             });
         }
         StatusReport {
@@ -486,6 +497,11 @@ impl FlowStatusHandle {
                 slot.last_error = last_error;
             }
         });
+    }
+
+    /// The flow's group membership as this process sees it.
+    pub fn set_membership(&self, membership: MembershipStatus) {
+        self.with(|entry| entry.membership = Some(membership));
     }
 
     pub fn remove_task(&self, task: &str) {

@@ -24,6 +24,9 @@ pub struct Summary {
     pub retrying: usize,
     pub stopped: usize,
     pub error: usize,
+    /// Flows this process does not run because another node leads them with a different plan.
+    #[serde(default)]
+    pub standby: usize,
     /// Sum of the known per-partition lags, in records.
     pub lag: i64,
     /// Partitions whose lag is not known yet (no end offset or no position reported).
@@ -50,6 +53,45 @@ pub struct FlowStatus {
     pub tasks: Vec<TaskStatus>,
     pub topics: Vec<TopicStatus>,
     pub groups: Vec<GroupStatus>,
+    /// How the processes running this flow share it (absent until it joined the group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<MembershipStatus>,
+}
+
+/// The flow's group on the target cluster, as this process sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipStatus {
+    pub group: String,
+    /// `joining`, `member`, `standby` (another plan leads), `unavailable` (cannot join).
+    pub state: String,
+    /// This process is the flow's leader (connector duties, checkpoints, heartbeats).
+    pub leader: bool,
+    pub generation: Option<i32>,
+    /// This process's plan fingerprint.
+    pub plan: String,
+    pub owned_tasks: Vec<usize>,
+    pub owned_partitions: usize,
+    pub members: Vec<MemberStatus>,
+    pub conflict: Option<String>,
+    pub problem: Option<String>,
+    pub rebalances: u64,
+    pub last_rebalance_unix_ms: Option<u64>,
+    pub last_rebalance_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub member_id: String,
+    pub host: String,
+    pub node: Option<String>,
+    pub pid: Option<u32>,
+    pub version: Option<String>,
+    pub plan: Option<String>,
+    pub tasks: Vec<usize>,
+    /// Source partitions of those tasks (by the slot rule, from this process's topic list).
+    pub partitions: usize,
+    pub leader: bool,
+    pub this_process: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +182,7 @@ pub fn summary_line(summary: &Summary) -> String {
             (summary.starting, "starting"),
             (summary.retrying, "retrying"),
             (summary.error, "error"),
+            (summary.standby, "standby"),
             (summary.stopped, "stopped"),
         ]
         .iter()

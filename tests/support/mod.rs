@@ -242,7 +242,8 @@ pub fn record_count(bootstrap: &str, topic: &str) -> i64 {
         .sum()
 }
 
-/// Every record of one partition, in order (read_committed unless `uncommitted`).
+/// Every record of one partition, in order (read_committed unless `uncommitted`), up to its end
+/// at the time of the call (records appended meanwhile may or may not be included).
 pub fn read_partition(
     bootstrap: &str,
     topic: &str,
@@ -254,6 +255,10 @@ pub fn read_partition(
         .set("isolation.level", isolation)
         .set("enable.partition.eof", "true");
     let consumer: BaseConsumer = config.create().unwrap();
+    // The end now: a partition written to all the time never reports end-of-partition.
+    let (_, end) = consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .unwrap();
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(topic, partition, Offset::Beginning)
@@ -261,6 +266,14 @@ pub fn read_partition(
     consumer.assign(&assignment).unwrap();
     let mut records = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
+    // The position passes transaction markers too, so it reaches `end` (the last stable offset
+    // for read_committed) even when the last offsets hold no record.
+    let reached_end = |consumer: &BaseConsumer| {
+        consumer.position().ok().is_some_and(|list| {
+            list.find_partition(topic, partition)
+                .is_some_and(|element| matches!(element.offset(), Offset::Offset(o) if o >= end))
+        })
+    };
     while Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(message)) => records.push(TestRecord {
@@ -272,6 +285,9 @@ pub fn read_partition(
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return records,
             Some(Err(error)) => panic!("reading {topic}/{partition}: {error}"),
             None => {}
+        }
+        if reached_end(&consumer) {
+            return records;
         }
     }
     panic!("reading {topic}/{partition} did not reach the end");
@@ -738,4 +754,107 @@ pub fn wait_for_exit(daemon: &mut Daemon, timeout: Duration) -> (Option<i32>, Du
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("the daemon did not exit within {} s", timeout.as_secs());
+}
+
+/// A steady producer for the several-node tests: one long-lived idempotent producer writing
+/// record `i` of partition `p` (key `p-i`, timestamp `1_700_000_000_000 + i`) to every partition in
+/// turn, about `per_second` records a second in total, until stopped.
+pub struct SteadyStream {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<usize>>>,
+}
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+impl SteadyStream {
+    pub fn start(bootstrap: &str, topic: &str, partitions: i32, per_second: usize) -> SteadyStream {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (stop, bootstrap, topic) = (stop.clone(), bootstrap.to_string(), topic.to_string());
+            std::thread::spawn(move || {
+                let mut config = client_config(&bootstrap);
+                config
+                    .set("enable.idempotence", "true")
+                    .set("linger.ms", "5");
+                let producer: ThreadedProducer<DefaultProducerContext> = config.create().unwrap();
+                let mut next = vec![0usize; partitions as usize];
+                let round = Duration::from_millis(20);
+                let per_round = (per_second * 20 / 1000).max(partitions as usize);
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    let started = Instant::now();
+                    for n in 0..per_round {
+                        let partition = (n % partitions as usize) as i32;
+                        let index = next[partition as usize];
+                        let key = format!("{partition}-{index}");
+                        let mut record = BaseRecord::<[u8], [u8]>::to(&topic)
+                            .partition(partition)
+                            .key(key.as_bytes())
+                            .payload(&[b'v'; 100][..])
+                            .timestamp(1_700_000_000_000 + index as i64);
+                        loop {
+                            match producer.send(record) {
+                                Ok(()) => break,
+                                Err((_, returned)) => {
+                                    record = returned;
+                                    std::thread::sleep(Duration::from_millis(5));
+                                }
+                            }
+                        }
+                        next[partition as usize] += 1;
+                    }
+                    std::thread::sleep(round.saturating_sub(started.elapsed()));
+                }
+                producer.flush(Duration::from_secs(60)).unwrap();
+                next
+            })
+        };
+        SteadyStream {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops; returns how many records went to each partition (all acknowledged).
+    pub fn finish(mut self) -> Vec<usize> {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for SteadyStream {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Record indexes (from the timestamps of [`SteadyStream`]) of a partition, in arrival order.
+pub fn stream_indexes(bootstrap: &str, topic: &str, partition: i32, isolation: &str) -> Vec<usize> {
+    read_partition(bootstrap, topic, partition, isolation)
+        .iter()
+        .map(|r| (r.timestamp - 1_700_000_000_000) as usize)
+        .collect()
+}
+
+/// Checks that every record 0..count of each partition is there, first occurrences in order;
+/// returns the number of duplicates.
+pub fn assert_stream_complete(
+    bootstrap: &str,
+    topic: &str,
+    counts: &[usize],
+    isolation: &str,
+) -> usize {
+    let mut duplicates = 0;
+    for (partition, count) in counts.iter().enumerate() {
+        let all = stream_indexes(bootstrap, topic, partition as i32, isolation);
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<usize> = all.iter().copied().filter(|i| seen.insert(*i)).collect();
+        duplicates += all.len() - first.len();
+        assert_eq!(
+            first,
+            (0..*count).collect::<Vec<_>>(),
+            "{topic}/{partition}: a record is missing or out of order"
+        );
+    }
+    duplicates
 }

@@ -3,31 +3,38 @@
 //! backoff (1 s doubling to 5 min, back to 1 s after a minute of health), counts the restarts, and
 //! keeps each task's state and last error in `/status`. A task never takes another one down.
 //!
-//! A source task that ends on a record the target refuses names the partition and offset: the
-//! supervisor *holds* that partition (no task copies it; nothing after the record is skipped),
-//! restarts the task at once for its other partitions, and releases the partition for another try
-//! after its own backoff. `/status` shows the held partition with the reason and the fix.
+//! Which tasks run here follows the flow's group membership (`membership.rs`): the source slots
+//! this process owns, and — on the leader only — checkpoints, heartbeats and the connector's
+//! duties (every process runs the connector's topic discovery). When the group takes slots away,
+//! their tasks drain and store progress before the supervisor lets the group release them.
 //!
-//! Stopping: the flow's [`Stop`] reaches every task (they are its children); the supervisor then
-//! waits until every task has ended — source tasks drain and store progress within the stop's
-//! deadline — and only then reports `stopped`, so a reload starts the replacement of a changed
-//! flow strictly after the old one is gone.
+//! A source task that ends on a record it cannot copy names the partition and offset: the
+//! supervisor holds that partition (`holds.rs`) and restarts the task at once for the others.
+//!
+//! Stopping: the flow's [`Stop`] reaches every task (they are its children); the supervisor waits
+//! until every task has ended — source tasks drain and store progress within the stop's deadline
+//! — then leaves the group and reports `stopped`, so a reload starts the replacement of a changed
+//! flow strictly after the old one is gone, and another node takes the slots only after that.
+
+mod holds;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::{Id, JoinSet};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
-use super::assignment::{busy_slots, PartitionSet, TopicPartition};
-use super::source::{self, HeldPartitions, Hold, TaskInput};
+use self::holds::Holds;
+use super::assignment::{busy_slots, PartitionSet};
+use super::membership::{MemberState, Membership, MembershipView, Revocation};
+use super::source::{self, TaskInput};
 use super::task::{panic_message, TaskFailure, TaskKind, TaskReporter};
 use super::{checkpoint_task, connector, heartbeat_task, FlowTelemetry};
 use crate::lifecycle::Stop;
 use crate::plan::{FlowMode, FlowPlan};
-use crate::status::{FlowState, Stall, TaskState};
+use crate::status::{FlowState, TaskState};
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -39,7 +46,7 @@ struct TaskRecord {
     state: TaskState,
     restarts: u64,
     backoff: Duration,
-    /// When to start it next (set while it is not running).
+    /// When to start it next (set while it is not running and wanted).
     start_at: Option<Instant>,
     /// The running instance: its own stop and when it started.
     running: Option<(Stop, Instant)>,
@@ -59,79 +66,69 @@ impl TaskRecord {
     }
 }
 
-/// A partition held at a refused record.
-struct Held {
-    offset: i64,
-    /// The last offset of the refused request: copied one by one up to it on the next try.
-    last_offset: i64,
-    reason: String,
-    fix: String,
-    since_unix_ms: u64,
-    attempts: u32,
-    backoff: Duration,
-    /// When it is released for another try; `None` while a try is in progress.
-    retry_at: Option<Instant>,
-}
-
 struct Supervisor {
     plan: Arc<FlowPlan>,
     telemetry: FlowTelemetry,
     stop: Stop,
+    /// How long a task given away to another node may drain.
+    drain: Duration,
     tasks: BTreeMap<TaskKind, TaskRecord>,
     running: JoinSet<Result<(), TaskFailure>>,
     ids: HashMap<Id, TaskKind>,
     partitions: watch::Sender<Arc<PartitionSet>>,
-    held: BTreeMap<TopicPartition, Held>,
-    held_tx: watch::Sender<Arc<HeldPartitions>>,
+    holds: Holds,
+    view: watch::Receiver<MembershipView>,
+    leader: watch::Sender<bool>,
+    /// Slots given away by the group, answered once their tasks ended.
+    revocations: Vec<(BTreeSet<usize>, std_mpsc::Sender<()>)>,
     started_tx: mpsc::UnboundedSender<TaskKind>,
 }
 
-/// Runs a flow until its stop is requested and every task has ended.
-pub async fn run(plan: Arc<FlowPlan>, telemetry: FlowTelemetry, stop: Stop) {
+/// Runs a flow until its stop is requested and every task has ended. `drain` is the time a task
+/// given away to another node may take to drain.
+pub async fn run(plan: Arc<FlowPlan>, telemetry: FlowTelemetry, stop: Stop, drain: Duration) {
     let (started_tx, mut started_rx) = mpsc::unbounded_channel();
+    let (membership, view, mut revocations) = Membership::start(plan.clone(), drain);
     let mut supervisor = Supervisor {
         partitions: watch::Sender::new(Arc::new(PartitionSet::new())),
-        held_tx: watch::Sender::new(Arc::new(HeldPartitions::new())),
+        holds: Holds::new(plan.id.clone(), telemetry.clone()),
+        leader: watch::Sender::new(false),
         plan: plan.clone(),
         telemetry,
         stop,
+        drain,
         tasks: BTreeMap::new(),
         running: JoinSet::new(),
         ids: HashMap::new(),
-        held: BTreeMap::new(),
+        view,
+        revocations: Vec::new(),
         started_tx,
     };
     if plan.mode == FlowMode::Replicate {
+        // Every process discovers the partitions; only the leader creates and syncs topics.
         supervisor
             .tasks
             .insert(TaskKind::Connector, TaskRecord::new());
-        if plan.checkpoints.emit_checkpoints.enabled {
-            supervisor
-                .tasks
-                .insert(TaskKind::Checkpoints, TaskRecord::new());
-        }
     } else {
         info!(flow = %plan.id, "heartbeats-only flow started");
     }
-    if plan.heartbeats.emit_heartbeats.enabled {
-        supervisor
-            .tasks
-            .insert(TaskKind::Heartbeats, TaskRecord::new());
-    }
     let mut partitions = supervisor.partitions.subscribe();
+    let mut view = supervisor.view.clone();
     loop {
         supervisor.reconcile();
-        supervisor.report_flow_state();
+        supervisor.report();
         let wake = supervisor.next_wake();
         tokio::select! {
             _ = supervisor.stop.requested() => break,
             Some(joined) = supervisor.running.join_next_with_id() => supervisor.on_exit(joined),
             Some(kind) = started_rx.recv() => supervisor.on_started(kind),
+            Some(revocation) = revocations.recv() => supervisor.on_revoked(revocation),
             Ok(()) = partitions.changed() => {}
+            Ok(()) = view.changed() => {}
             _ = sleep_until(wake) => {}
         }
     }
-    supervisor.finish().await;
+    supervisor.finish(membership, revocations).await;
 }
 
 async fn sleep_until(when: Option<Instant>) {
@@ -142,37 +139,51 @@ async fn sleep_until(when: Option<Instant>) {
 }
 
 impl Supervisor {
-    /// Adds source slots that got partitions, asks idle ones to stop, releases held partitions
-    /// whose retry is due, and starts every task whose start time has come.
-    fn reconcile(&mut self) {
-        let now = Instant::now();
-        let mut released = false;
-        for held in self.held.values_mut() {
-            if held.retry_at.is_some_and(|at| at <= now) {
-                held.retry_at = None;
-                released = true;
-            }
-        }
-        if released {
-            self.publish_held();
-        }
+    /// The tasks this process should run now: discovery everywhere; the owned source slots that
+    /// have partitions; checkpoints and heartbeats on the leader.
+    fn wanted(&self) -> BTreeSet<TaskKind> {
+        let view = self.view.borrow();
+        let mut wanted = BTreeSet::new();
         if self.plan.mode == FlowMode::Replicate {
+            wanted.insert(TaskKind::Connector);
             let busy = busy_slots(&self.partitions.borrow(), self.plan.source.tasks_max);
-            for slot in &busy {
-                self.tasks
-                    .entry(TaskKind::Source(*slot))
-                    .or_insert_with(TaskRecord::new);
-            }
-            let idle: Vec<TaskKind> = self
-                .tasks
-                .keys()
-                .filter(|kind| matches!(kind, TaskKind::Source(slot) if !busy.contains(slot)))
-                .copied()
-                .collect();
-            for kind in idle {
-                self.retire(kind);
+            wanted.extend(
+                view.owned
+                    .intersection(&busy)
+                    .map(|slot| TaskKind::Source(*slot)),
+            );
+            if view.leader && self.plan.checkpoints.emit_checkpoints.enabled {
+                wanted.insert(TaskKind::Checkpoints);
             }
         }
+        if view.leader && self.plan.heartbeats.emit_heartbeats.enabled {
+            wanted.insert(TaskKind::Heartbeats);
+        }
+        wanted
+    }
+
+    /// Starts wanted tasks that are due, stops unwanted ones (drained), releases held partitions
+    /// whose retry is due.
+    fn reconcile(&mut self) {
+        self.holds.release_due();
+        self.leader.send_if_modified(|leader| {
+            let now = self.view.borrow().leader;
+            std::mem::replace(leader, now) != now
+        });
+        let wanted = self.wanted();
+        for kind in &wanted {
+            self.tasks.entry(*kind).or_insert_with(TaskRecord::new);
+        }
+        let unwanted: Vec<TaskKind> = self
+            .tasks
+            .keys()
+            .filter(|kind| !wanted.contains(kind))
+            .copied()
+            .collect();
+        for kind in unwanted {
+            self.retire(kind, self.drain);
+        }
+        let now = Instant::now();
         let due: Vec<TaskKind> = self
             .tasks
             .iter()
@@ -182,23 +193,20 @@ impl Supervisor {
         for kind in due {
             self.start(kind);
         }
+        self.answer_revocations();
     }
 
-    /// A source slot without partitions: stop it (drained) and forget it once it ended.
-    fn retire(&mut self, kind: TaskKind) {
+    /// A task no longer wanted here: stop it (drained within `drain`) and forget it once it ended.
+    fn retire(&mut self, kind: TaskKind, drain: Duration) {
         let Some(task) = self.tasks.get_mut(&kind) else {
             return;
         };
+        task.start_at = None;
         match &task.running {
             Some((stop, _)) => {
                 if !stop.is_requested() {
-                    stop.request(
-                        self.stop
-                            .time_left(Duration::from_secs(30))
-                            .min(Duration::from_secs(30)),
-                    );
+                    stop.request(drain);
                 }
-                task.start_at = None;
             }
             None => {
                 self.tasks.remove(&kind);
@@ -212,11 +220,9 @@ impl Supervisor {
         let task = self.tasks.get_mut(&kind).expect("started tasks are known");
         task.start_at = None;
         task.running = Some((stop.clone(), Instant::now()));
-        task.state = if task.restarts == 0 {
-            TaskState::Starting
-        } else {
-            task.state
-        };
+        if task.restarts == 0 {
+            task.state = TaskState::Starting;
+        }
         self.telemetry
             .status
             .set_task(&kind.to_string(), task.state, task.restarts, None);
@@ -231,6 +237,7 @@ impl Supervisor {
             TaskKind::Connector => self.running.spawn(connector::run(
                 plan,
                 self.partitions.clone(),
+                self.leader.subscribe(),
                 stop,
                 telemetry,
                 reporter,
@@ -246,7 +253,7 @@ impl Supervisor {
                     flow: plan,
                     slot,
                     partitions: self.partitions.subscribe(),
-                    held: self.held_tx.subscribe(),
+                    held: self.holds.subscribe(),
                     stop,
                     telemetry,
                     reporter,
@@ -273,6 +280,39 @@ impl Supervisor {
         }
     }
 
+    /// The group takes slots away: their tasks stop (drained, unless the assignment was lost) and
+    /// the group gets them once they ended.
+    fn on_revoked(&mut self, revocation: Revocation) {
+        let Revocation { slots, lost, done } = revocation;
+        let drain = if lost { Duration::ZERO } else { self.drain };
+        info!(flow = %self.plan.id, slots = ?slots, lost, "task slots given back to the group");
+        for slot in &slots {
+            self.retire(TaskKind::Source(*slot), drain);
+        }
+        if slots.contains(&0) {
+            self.retire(TaskKind::Checkpoints, drain);
+            self.retire(TaskKind::Heartbeats, drain);
+        }
+        self.revocations.push((slots, done));
+        self.answer_revocations();
+    }
+
+    /// Answers revocations whose slots no longer run.
+    fn answer_revocations(&mut self) {
+        let tasks = &self.tasks;
+        self.revocations.retain(|(slots, done)| {
+            let still_running = slots.iter().any(|slot| {
+                tasks
+                    .get(&TaskKind::Source(*slot))
+                    .is_some_and(|task| task.running.is_some())
+            });
+            if !still_running {
+                let _ = done.send(());
+            }
+            still_running
+        });
+    }
+
     fn on_exit(&mut self, joined: Result<(Id, Result<(), TaskFailure>), tokio::task::JoinError>) {
         let (id, outcome) = match joined {
             Ok((id, outcome)) => (id, outcome),
@@ -295,14 +335,15 @@ impl Supervisor {
         let (own_stop, started) = task.running.take().expect("an exiting task was running");
         let name = kind.to_string();
         if own_stop.is_requested() && !self.stop.is_requested() && task.start_at.is_none() {
-            // A source slot that lost its partitions: it drained and is done.
+            // Retired (no partitions, given to another node, leadership moved): done.
             self.tasks.remove(&kind);
             self.telemetry.status.remove_task(&name);
+            self.answer_revocations();
             return;
         }
         match outcome {
             Ok(()) => {
-                // Ended without being asked (a task that has nothing to do): start it again later.
+                // Ended without being asked (nothing to do): start it again later.
                 task.state = TaskState::Retrying;
                 task.start_at = Some(Instant::now() + task.backoff);
                 self.telemetry
@@ -310,7 +351,7 @@ impl Supervisor {
                     .set_task(&name, task.state, task.restarts, None);
             }
             Err(failure) => {
-                let restart_now = self.hold_if_refused(&kind, &failure);
+                let restart_now = matches!(kind, TaskKind::Source(_)) && self.holds.hold(&failure);
                 let task = self.tasks.get_mut(&kind).expect("still known");
                 if started.elapsed() > HEALTHY_AFTER {
                     task.backoff = FIRST_BACKOFF;
@@ -342,147 +383,23 @@ impl Supervisor {
         }
     }
 
-    /// A refused record or a deleted one that may not be skipped: hold its partition (returns true:
-    /// the task restarts at once for its other partitions).
-    fn hold_if_refused(&mut self, kind: &TaskKind, failure: &TaskFailure) -> bool {
-        let (topic, partition, offset, last_offset, reason, fix) = match failure {
-            TaskFailure::Rejected {
-                topic,
-                partition,
-                offset,
-                last_offset,
-                reason,
-                fix,
-            } => (topic, *partition, *offset, *last_offset, reason.clone(), fix.clone()),
-            TaskFailure::SourceRecordsDeleted {
-                topic,
-                partition,
-                next,
-                ..
-            } => (
-                topic,
-                *partition,
-                *next,
-                *next,
-                failure.to_string(),
-                "set the source consumer's `auto.offset.reset` to `earliest` (skips the deleted records) and reload".to_string(),
-            ),
-            _ => return false,
-        };
-        if !matches!(kind, TaskKind::Source(_)) {
-            return false;
-        }
-        let key = (topic.clone(), partition);
-        let now = Instant::now();
-        let held = self.held.entry(key).or_insert_with(|| Held {
-            offset,
-            last_offset,
-            reason: reason.clone(),
-            fix: fix.clone(),
-            since_unix_ms: crate::clock::unix_ms().max(0) as u64,
-            attempts: 0,
-            backoff: FIRST_BACKOFF,
-            retry_at: None,
-        });
-        if held.offset != offset {
-            // It moved on since the last refusal: a new episode.
-            held.offset = offset;
-            held.attempts = 0;
-            held.backoff = FIRST_BACKOFF;
-            held.since_unix_ms = crate::clock::unix_ms().max(0) as u64;
-        }
-        held.last_offset = last_offset.max(offset);
-        held.reason = reason;
-        held.fix = fix;
-        held.attempts += 1;
-        held.retry_at = Some(now + held.backoff);
-        held.backoff = (held.backoff * 2).min(MAX_BACKOFF);
-        warn!(flow = %self.plan.id, topic = %topic, partition, offset, attempts = held.attempts,
-            "partition held at a record it cannot copy; the others continue, it is retried with backoff");
-        self.publish_held();
-        true
-    }
-
-    /// Publishes the held partitions to the source tasks and `/status`. A partition released for
-    /// a retry stays in `/status` until it gets past the record (the task clears it then).
-    fn publish_held(&mut self) {
-        let held: HeldPartitions = self
-            .held
-            .iter()
-            .map(|(key, held)| {
-                let hold = if held.retry_at.is_some() {
-                    Hold::Held
-                } else {
-                    Hold::OneByOneUntil(held.last_offset)
-                };
-                (key.clone(), hold)
-            })
-            .collect();
-        for ((topic, partition), held) in &self.held {
-            let next_retry = held.retry_at.map_or(0, |at| {
-                crate::clock::unix_ms().max(0) as u64
-                    + at.saturating_duration_since(Instant::now()).as_millis() as u64
-            });
-            self.telemetry.status.set_stall(
-                topic,
-                *partition,
-                Some(Stall {
-                    offset: held.offset,
-                    reason: held.reason.clone(),
-                    fix: held.fix.clone(),
-                    since_unix_ms: held.since_unix_ms,
-                    attempts: held.attempts,
-                    next_retry_unix_ms: next_retry,
-                }),
-            );
-        }
-        self.telemetry
-            .metrics
-            .set_stalled_partitions(&self.plan.id, self.held.len());
-        self.held_tx.send_replace(Arc::new(held));
-    }
-
-    /// Forgets held partitions that got past their record (or are no longer replicated).
-    fn release_recovered(&mut self) {
-        let positions = self.telemetry.status.replicated_positions();
-        let all = self.partitions.borrow().clone();
-        let recovered: Vec<TopicPartition> = self
-            .held
-            .iter()
-            .filter(|(key, held)| {
-                held.retry_at.is_none()
-                    && (!all.contains(*key)
-                        || positions.get(*key).is_some_and(|next| *next > held.offset))
-            })
-            .map(|(key, _)| key.clone())
-            .collect();
-        if recovered.is_empty() {
-            return;
-        }
-        for key in recovered {
-            info!(flow = %self.plan.id, topic = %key.0, partition = key.1, "held partition flows again");
-            self.held.remove(&key);
-            self.telemetry.status.set_stall(&key.0, key.1, None);
-        }
-        self.publish_held();
-    }
-
     fn next_wake(&self) -> Option<Instant> {
         let starts = self.tasks.values().filter_map(|task| task.start_at);
-        let retries = self.held.values().filter_map(|held| held.retry_at);
         // Held partitions on trial are checked for recovery every second.
         let trial = self
-            .held
-            .values()
-            .any(|held| held.retry_at.is_none())
+            .holds
+            .any_on_trial()
             .then(|| Instant::now() + Duration::from_secs(1));
-        starts.chain(retries).chain(trial).min()
+        starts.chain(self.holds.next_retry()).chain(trial).min()
     }
 
-    /// The flow's state from its tasks': any needing the operator → `error`; any failed and
-    /// waiting → `retrying`; all running → `running`; else `starting`.
-    fn report_flow_state(&mut self) {
-        self.release_recovered();
+    /// The flow's state (from its tasks', its held partitions and its membership) and the
+    /// membership, for `/status` and the metrics.
+    fn report(&mut self) {
+        let positions = self.telemetry.status.replicated_positions();
+        let all = self.partitions.borrow().clone();
+        self.holds.forget_recovered(&positions, &all);
+        let view = self.view.borrow().clone();
         let states: BTreeSet<TaskState> = self.tasks.values().map(|task| task.state).collect();
         let error = |state: TaskState| {
             self.tasks
@@ -494,30 +411,43 @@ impl Supervisor {
                         .map(|error| format!("{kind}: {error}"))
                 })
         };
-        // A held partition waits for the operator (a record the target refuses, or deleted
-        // records that may not be skipped), even while its task copies the others.
-        let held = self.held.iter().next().map(|((topic, partition), held)| {
-            format!(
-                "`{topic}` partition {partition} waits at source offset {}: {}; fix: {}",
-                held.offset, held.reason, held.fix
-            )
-        });
-        let (state, last_error) = if states.contains(&TaskState::Error) {
+        let (state, last_error) = if view.state == MemberState::Unavailable {
+            (FlowState::Error, view.problem.clone())
+        } else if view.state == MemberState::Standby {
+            (FlowState::Standby, view.conflict.clone())
+        } else if states.contains(&TaskState::Error) {
             (FlowState::Error, error(TaskState::Error))
-        } else if held.is_some() {
-            (FlowState::Error, held)
+        } else if !self.holds.is_empty() {
+            // A held partition waits for the operator, even while its task copies the others.
+            (FlowState::Error, self.holds.describe_first())
         } else if states.contains(&TaskState::Retrying) {
             (FlowState::Retrying, error(TaskState::Retrying))
+        } else if view.state == MemberState::Joining {
+            (FlowState::Starting, view.conflict.clone())
         } else if states.iter().all(|state| *state == TaskState::Running) {
             (FlowState::Running, None)
         } else {
             (FlowState::Starting, None)
         };
         self.telemetry.set_flow_state(state, last_error);
+        let partitions: usize = view
+            .owned
+            .iter()
+            .map(|slot| {
+                super::assignment::partitions_of_slot(&all, *slot, self.plan.source.tasks_max).len()
+            })
+            .sum();
+        self.telemetry
+            .set_membership(&view, &all, self.plan.source.tasks_max, partitions);
     }
 
-    /// Every task was asked to stop (they are children of the flow's stop): wait for all of them.
-    async fn finish(mut self) {
+    /// Every task was asked to stop (they are children of the flow's stop): wait for all of them,
+    /// then leave the group, so another node takes the slots only after their progress is stored.
+    async fn finish(
+        mut self,
+        membership: Membership,
+        mut revocations: mpsc::UnboundedReceiver<Revocation>,
+    ) {
         for (kind, task) in &mut self.tasks {
             if task.running.is_some() {
                 task.state = TaskState::Stopping;
@@ -529,26 +459,49 @@ impl Supervisor {
                 );
             }
         }
-        while let Some(joined) = self.running.join_next_with_id().await {
-            let id = match &joined {
-                Ok((id, _)) => *id,
-                Err(join) => join.id(),
-            };
-            if let Some(kind) = self.ids.remove(&id) {
-                if let Err(join) = joined {
-                    if join.is_panic() {
-                        error!(flow = %self.plan.id, task = %kind, "task panicked while stopping");
+        loop {
+            tokio::select! {
+                joined = self.running.join_next_with_id() => {
+                    let Some(joined) = joined else { break };
+                    let id = match &joined {
+                        Ok((id, _)) => *id,
+                        Err(join) => join.id(),
+                    };
+                    if let Some(kind) = self.ids.remove(&id) {
+                        if let Err(join) = joined {
+                            if join.is_panic() {
+                                error!(flow = %self.plan.id, task = %kind, "task panicked while stopping");
+                            }
+                        }
+                        let restarts = self.tasks.get(&kind).map_or(0, |task| task.restarts);
+                        self.telemetry
+                            .status
+                            .set_task(&kind.to_string(), TaskState::Stopped, restarts, None);
                     }
                 }
-                let restarts = self.tasks.get(&kind).map_or(0, |task| task.restarts);
-                self.telemetry.status.set_task(
-                    &kind.to_string(),
-                    TaskState::Stopped,
-                    restarts,
-                    None,
-                );
+                // A rebalance while stopping: the tasks are stopping anyway.
+                Some(revocation) = revocations.recv() => {
+                    let _ = revocation.done.send(());
+                }
             }
         }
+        for (_, done) in self.revocations.drain(..) {
+            let _ = done.send(());
+        }
+        // Answer revocations the leaving triggers while it runs.
+        let answering = tokio::spawn(async move {
+            while let Some(revocation) = revocations.recv().await {
+                let _ = revocation.done.send(());
+            }
+        });
+        membership
+            .leave(
+                self.stop
+                    .time_left(Duration::from_secs(5))
+                    .min(Duration::from_secs(5)),
+            )
+            .await;
+        answering.abort();
         self.telemetry.set_flow_state(FlowState::Stopped, None);
         info!(flow = %self.plan.id, "flow stopped");
     }
