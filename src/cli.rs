@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 /// reading MirrorMaker 2's `connect-mirror-maker.properties`.
 ///
 /// Exit codes: 0 success or clean stop; 64 configuration or usage error; 1 any other failure
-/// (e.g. a cluster unreachable in `check --connect`).
+/// (e.g. a cluster unreachable in `check --connect`); `cutover` also 2: not ready yet.
 #[derive(Debug, Parser)]
 #[command(
     name = "kafka-mirrord",
@@ -76,6 +76,41 @@ pub enum Command {
         /// The properties file (to find `mirrord.http.listen`); default address 127.0.0.1:9464.
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
+    },
+    /// Tell whether consumers and producers may move to the target now: every gate (lag 0,
+    /// source quiet, groups translated and synced, no members on the target, no foreign writes)
+    /// per flow, topic and group. Exit 0 ready, 2 not yet, 64 usage error, 1 cannot tell.
+    Cutover {
+        /// Only this flow (`<source>-><target>`); default every replicating flow.
+        #[arg(long, value_name = "A->B")]
+        flow: Option<String>,
+        /// Only source topics matching this regular expression (whole name).
+        #[arg(long, value_name = "REGEX")]
+        topics: Option<String>,
+        /// Only consumer groups matching this regular expression (whole name).
+        #[arg(long, value_name = "REGEX")]
+        groups: Option<String>,
+        /// How long no record may have been written to the selected topics.
+        #[arg(long, default_value_t = 30, value_name = "N")]
+        quiet_seconds: u64,
+        /// First ask the daemon for one immediate checkpoint and group-offset-sync round.
+        #[arg(long)]
+        final_sync: bool,
+        /// Judge again every 2 s until ready or `--timeout`.
+        #[arg(long)]
+        wait: bool,
+        /// With `--wait`: give up after this many seconds.
+        #[arg(long, default_value_t = 600, value_name = "S", requires = "wait")]
+        timeout: u64,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+        /// Ask this address instead of the file's `mirrord.http.listen`.
+        #[arg(long, value_name = "HOST:PORT")]
+        address: Option<std::net::SocketAddr>,
+        /// The MirrorMaker 2 properties file the daemon runs.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
     /// Print where a consumer group resumes on the target: its committed offsets on the source,
     /// the translated offsets from the latest checkpoints, and their age (like MM2's

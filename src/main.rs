@@ -42,6 +42,33 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(commands::status::run(file.as_deref(), *address, *json));
     }
+    if let Some(Command::Cutover {
+        flow,
+        topics,
+        groups,
+        quiet_seconds,
+        final_sync,
+        wait,
+        timeout,
+        json,
+        address,
+        file,
+    }) = &cli.command
+    {
+        let args = commands::cutover::CutoverArgs {
+            file: file.clone(),
+            flow: flow.clone(),
+            topics: topics.clone(),
+            groups: groups.clone(),
+            quiet_seconds: *quiet_seconds,
+            final_sync: *final_sync,
+            wait: *wait,
+            timeout: Duration::from_secs(*timeout),
+            json: *json,
+            address: *address,
+        };
+        return ExitCode::from(commands::cutover::run(&args));
+    }
     if let Some(Command::TranslateOffsets {
         group,
         source,

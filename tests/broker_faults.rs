@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rdkafka::producer::Producer;
 use support::faults::{self, Frozen, Revive};
 use support::*;
 
@@ -24,13 +25,26 @@ const COMMON: &str = "emit.heartbeats.enabled = false\nemit.checkpoints.enabled 
 
 /// A flow `source->target` (or with other aliases) for `topics`, HTTP on `http`.
 fn flow_config(dir: &Path, name: &str, topics: &str, http: &str, extra: &str) -> PathBuf {
+    flow_config_from("source", dir, name, topics, http, extra)
+}
+
+/// As `flow_config`, with the source cluster under another alias: two daemons running side by
+/// side with the same alias pair would be one flow's members (and disagree on the plan).
+fn flow_config_from(
+    alias: &str,
+    dir: &Path,
+    name: &str,
+    topics: &str,
+    http: &str,
+    extra: &str,
+) -> PathBuf {
     let (source, target) = endpoints();
     write_properties(
         dir,
         name,
         &format!(
-            "clusters = source, target\nsource.bootstrap.servers = {source}\ntarget.bootstrap.servers = {target}\n\
-             source->target.enabled = true\nsource->target.topics = {topics}\n{COMMON}\
+            "clusters = {alias}, target\n{alias}.bootstrap.servers = {source}\ntarget.bootstrap.servers = {target}\n\
+             {alias}->target.enabled = true\n{alias}->target.topics = {topics}\n{COMMON}\
              target.offset.flush.interval.ms = 1000\nmirrord.http.listen = {http}\n{extra}"
         ),
     )
@@ -66,15 +80,19 @@ impl Stream {
         let thread = {
             let (stop, produced) = (stop.clone(), produced.clone());
             std::thread::spawn(move || {
+                // One producer that waits out broker restarts (a restarted broker may take a
+                // minute to recover its logs): the stream has neither gaps nor duplicates.
+                let producer = patient_producer(source);
                 let mut next = 0;
                 while !stop.load(Ordering::Relaxed) {
                     for topic in &topics {
                         for partition in 0..partitions {
                             let records: Vec<TestRecord> =
                                 (next..next + batch).map(|i| record(partition, i)).collect();
-                            produce(source, topic, partition, &records);
+                            send_records(&producer, topic, partition, &records);
                         }
                     }
+                    while producer.flush(Duration::from_secs(10)).is_err() {}
                     next += batch;
                     produced.store(next, Ordering::Release);
                     std::thread::sleep(Duration::from_millis(20));
@@ -202,7 +220,8 @@ fn brokers_killed_and_restarted_under_a_stream_lose_nothing_and_exactly_once_sta
     create_topic(source, &eos, 3);
     let dir = tempfile::tempdir().unwrap();
     let alo_config = flow_config(dir.path(), "alo.properties", &alo, &http_address(), "");
-    let eos_config = flow_config(
+    let eos_config = flow_config_from(
+        "eos",
         dir.path(),
         "eos.properties",
         &eos,
@@ -214,7 +233,7 @@ fn brokers_killed_and_restarted_under_a_stream_lose_nothing_and_exactly_once_sta
     let stream = Stream::start(vec![alo.clone(), eos.clone()], 3, 10);
     let alo_daemon = Daemon::start(&alo_config);
     let eos_daemon = Daemon::start(&eos_config);
-    let (alo_remote, eos_remote) = (format!("source.{alo}"), format!("source.{eos}"));
+    let (alo_remote, eos_remote) = (format!("source.{alo}"), format!("eos.{eos}"));
     wait_until(Duration::from_secs(60), "both flows replicating", || {
         remote_count(&alo_remote) >= 150 && remote_count(&eos_remote) >= 150
     });
@@ -346,6 +365,23 @@ fn records_deleted_while_running_are_counted_and_none_stops_with_the_reason() {
     assert!(daemon
         .log_text()
         .contains("records were deleted from the source before they were replicated"));
+    // An alarm: in /status and as a metric, until the daemon restarts.
+    wait_until(Duration::from_secs(30), "the records_skipped alarm", || {
+        status = status_of(&http).unwrap_or_default();
+        let alarms = flow_status(&status, "skipping->target")["alarms"].clone();
+        alarms.as_array().is_some_and(|alarms| {
+            alarms.iter().any(|alarm| {
+                alarm["kind"] == "records_skipped"
+                    && alarm["topic"] == skip.as_str()
+                    && alarm["partition"] == 0
+                    && alarm["count"] == 50
+            })
+        }) && metric_of(
+            &http,
+            "kafka_mirrord_alarms",
+            &[("flow", "skipping->target"), ("kind", "records_skipped")],
+        ) == Some(1.0)
+    });
 
     // `none`: the partition waits at the first deleted record, and says why.
     let mut held = serde_json::Value::Null;

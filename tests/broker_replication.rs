@@ -381,6 +381,7 @@ fn sigkill_three_times_loses_nothing_and_progress_is_stored_in_connect_format() 
     let offset_partitions = watermarks(target, offsets_topic).len() as i32;
     assert_eq!(offset_partitions, 25, "offset.storage.partitions default");
     let mut latest: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut next_downstreams: BTreeMap<i32, i64> = BTreeMap::new();
     for (partition_of_record, key, value) in read_raw(target, offsets_topic) {
         let Some((cluster, stored_topic, partition, offset)) =
             decode_source_offset(&key, value.as_deref())
@@ -403,17 +404,22 @@ fn sigkill_three_times_loses_nothing_and_progress_is_stored_in_connect_format() 
             )
         );
         let value = String::from_utf8(value.unwrap()).unwrap();
+        let stored = offset.unwrap();
+        let offset = stored.offset;
+        // MM2's `{"offset":N}` plus the target offset of the next record (MM2 reads only `offset`).
+        let next_downstream = stored.next_downstream.expect("kafka-mirrord stores it");
         assert_eq!(
             value,
-            format!(r#"{{"offset":{}}}"#, offset.unwrap()),
+            format!(r#"{{"offset":{offset},"next_downstream":{next_downstream}}}"#),
             "value bytes"
         );
+        next_downstreams.insert(partition, next_downstream);
         assert_eq!(
             partition_of_record,
             kafka_partition(&key, offset_partitions),
             "offsets record on Java Connect's partition"
         );
-        latest.insert(partition, offset.unwrap());
+        latest.insert(partition, offset);
     }
     let expected: BTreeMap<i32, i64> = (0..partitions)
         .map(|p| (p, per_partition as i64 - 1))
@@ -421,6 +427,17 @@ fn sigkill_three_times_loses_nothing_and_progress_is_stored_in_connect_format() 
     assert_eq!(
         latest, expected,
         "stored progress = last replicated offset per partition"
+    );
+    // The last progress names where the next record goes: the end of the remote partition
+    // (records copied twice after the kills included).
+    let remote_ends: BTreeMap<i32, i64> = watermarks(target, &remote)
+        .iter()
+        .enumerate()
+        .map(|(p, (_, high))| (p as i32, *high))
+        .collect();
+    assert_eq!(
+        next_downstreams, remote_ends,
+        "next_downstream = remote end"
     );
 }
 

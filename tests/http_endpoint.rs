@@ -178,7 +178,17 @@ fn status_is_json_with_per_partition_lag() {
     let fixture = start();
     let handle = fixture.status.register_flow(&flow());
     handle.set_state(FlowState::Running, None);
-    handle.set_partition("orders", 0, Some(100), Some(60));
+    handle.set_measured(
+        "orders",
+        0,
+        kafka_mirrord::status::Measured {
+            end: 100,
+            earliest: 0,
+            stored_next: Some(50),
+            last_write_unix_ms: None,
+        },
+    );
+    handle.set_replicated("orders", 0, 60);
     let reply = get(fixture.server.local_addr(), "/status");
     assert_eq!(reply.status, 200);
     assert!(reply.headers.contains("content-type: application/json"));

@@ -1,7 +1,8 @@
-//! The CLI verbs: `check` (validate and print the plan), `translate-offsets`, and the run command
-//! (the daemon).
+//! The CLI verbs: `check` (validate and print the plan), `status`, `cutover`, `translate-offsets`,
+//! and the run command (the daemon).
 
 pub mod check;
+pub mod cutover;
 pub mod run;
 pub mod status;
 pub mod translate;

@@ -14,7 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::exit;
-use crate::flow::checkpoint_task::committed_offsets;
+use crate::flow::group_offsets::committed_offsets;
 use crate::flow::records::Checkpoint;
 use crate::kafka::admin::Admin;
 use crate::plan::clients::ClientRole;

@@ -1,32 +1,42 @@
-//! MM2's MirrorCheckpointTask for one flow (docs/mm2-behaviour.md, *Checkpoints*): tails the offset-syncs topic into an
-//! `OffsetSyncStore`, discovers the source's consumer groups, emits checkpoints for them into
-//! `<source>.checkpoints.internal` on the target, and (with `sync.group.offsets.enabled`) commits
-//! translated offsets for groups that are idle or absent on the target — never rewinding, never
-//! touching a group with active members.
+//! MM2's MirrorCheckpointTask for one flow (docs/mm2-behaviour.md, *Checkpoints*): tails the
+//! offset-syncs topic into an `OffsetSyncStore` and the target's stored progress and offset history
+//! (`translation.rs`), discovers the source's consumer groups, emits checkpoints for them into
+//! `<source>.checkpoints.internal` on the target — translated exactly where the history covers
+//! them — and (with `sync.group.offsets.enabled`) commits translated offsets for groups that are
+//! idle or absent on the target (`group_offsets.rs`). `kafka-mirrord cutover --final-sync` asks
+//! for one immediate round of all three.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
-use super::checkpoints::{self, CheckpointStore, CommittedOffsets, SkipReason, TargetGroup};
+use super::checkpoints::{self, CheckpointStore, SkipReason};
 use super::connector::until_stopped;
+use super::group_offsets::{self, SourceGroups};
+use super::mm2_topics::{load_checkpoints, lock, tail_offset_syncs};
 use super::offset_sync_store::OffsetSyncStore;
-use super::records::{Checkpoint, OffsetSync};
+use super::records::Checkpoint;
 use super::task::{TaskFailure, TaskReporter};
+use super::translation::{TranslationSources, Translator};
 use super::FlowTelemetry;
 use crate::kafka::admin::Admin;
 use crate::kafka::context::LoggingContext;
 use crate::lifecycle::Stop;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
+
+/// How long a round waits for the offset history to be read up to date before it translates by
+/// MM2's rule alone.
+const HISTORY_WAIT: Duration = Duration::from_secs(5);
+/// How often the offset history is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(300);
+/// Change points kept per partition (docs/offset-translation.md): older committed offsets are
+/// translated by MM2's rule.
+pub const HISTORY_POINTS_PER_PARTITION: usize = 2_000;
 
 /// Runs until the stop is requested.
 pub async fn run(
@@ -72,7 +82,8 @@ pub async fn run(
     if !loaded_ok {
         warn!(flow = %flow.id, topic = %flow.checkpoints.topic, "cannot read earlier checkpoints; translating only from offset syncs read from now on");
     }
-    let mut store = loaded.unwrap_or_default();
+    let thread_error =
+        |error: std::io::Error| TaskFailure::Client(format!("cannot start a thread: {error}"));
     let syncs = Arc::new(Mutex::new(OffsetSyncStore::new(!loaded_ok)));
     let tailer = {
         let (syncs, stop, consumer, topic) = (
@@ -85,8 +96,13 @@ pub async fn run(
         std::thread::Builder::new()
             .name("offset-syncs-reader".into())
             .spawn(move || tail_offset_syncs(&flow_id, consumer, &topic, &syncs, &stop))
-            .map_err(|error| TaskFailure::Client(format!("cannot start a thread: {error}")))?
+            .map_err(thread_error)?
     };
+    let sources = Arc::new(TranslationSources::start(&flow, &stop).map_err(thread_error)?);
+    telemetry
+        .status
+        .set_sync_group_offsets(flow.checkpoints.sync_group_offsets.enabled);
+    let mut final_sync = telemetry.status.final_sync_requests();
     reporter.running();
 
     let every = |seconds: u64| {
@@ -97,406 +113,335 @@ pub async fn run(
     let mut refresh = every(flow.checkpoints.refresh_groups.interval_seconds);
     let mut emit = every(flow.checkpoints.emit_checkpoints.interval_seconds);
     let mut sync = every(flow.checkpoints.sync_group_offsets.interval_seconds);
-    let mut groups: BTreeSet<String> = BTreeSet::new();
-    let mut skipped: HashMap<String, SkipReason> = HashMap::new();
+    let sync_enabled = flow.checkpoints.sync_group_offsets.enabled;
+    let mut prune = every(PRUNE_EVERY.as_secs());
+    prune.reset(); // not at start: the history is being read then
+    let mut rounds = Rounds {
+        flow: flow.clone(),
+        syncs,
+        sources: sources.clone(),
+        store: loaded.unwrap_or_default(),
+        groups: SourceGroups::new(),
+        skipped: HashMap::new(),
+        telemetry: telemetry.clone(),
+        producer,
+        source_admin,
+        target_admin,
+    };
     loop {
-        tokio::select! {
+        let done = tokio::select! {
             _ = stop.requested() => break,
-            _ = refresh.tick() => {
-                let (flow_clone, admin) = (flow.clone(), source_admin.clone());
-                let listing = tokio::task::spawn_blocking(move || discover_groups(&flow_clone, &admin));
-                match until_stopped(&stop, listing).await {
-                    None => break,
-                    Some(Ok(Ok(found))) => {
-                        if found != groups {
-                            info!(flow = %flow.id, groups = found.len(), "consumer groups to checkpoint");
-                        }
-                        groups = found;
+            _ = refresh.tick() => until_stopped(&stop, rounds.refresh_groups()).await,
+            _ = emit.tick() => until_stopped(&stop, rounds.emit()).await,
+            _ = sync.tick(), if sync_enabled => until_stopped(&stop, rounds.sync()).await,
+            _ = prune.tick() => until_stopped(&stop, rounds.prune_history()).await,
+            Ok(()) = final_sync.changed() => {
+                let requested = *final_sync.borrow_and_update();
+                let round = async {
+                    rounds.refresh_groups().await;
+                    rounds.emit().await;
+                    if sync_enabled {
+                        rounds.sync().await;
                     }
-                    Some(Ok(Err(error))) => warn!(flow = %flow.id, "cannot list consumer groups on the source: {error}"),
-                    Some(Err(_)) => {}
-                }
-            }
-            _ = emit.tick() => {
-                if until_stopped(&stop, emit_checkpoints(&flow, &syncs, &mut store, &groups, &producer, &telemetry)).await.is_none() {
-                    break;
-                }
-            }
-            _ = sync.tick(), if flow.checkpoints.sync_group_offsets.enabled => {
-                let (flow_clone, admin, snapshot) = (flow.clone(), target_admin.clone(), store.clone());
-                let syncing = tokio::task::spawn_blocking(move || sync_group_offsets(&flow_clone, &admin, &snapshot));
-                let Some(outcome) = until_stopped(&stop, syncing).await else {
-                    break;
                 };
-                for (group, result) in outcome.unwrap_or_default() {
-                    let reason = result.as_ref().err().map(|r| r.as_str().to_string());
-                    telemetry.status.set_group(&group, store.group(&group).is_some(), reason);
-                    match result {
-                        Ok(count) => {
-                            skipped.remove(&group);
-                            info!(flow = %flow.id, group = %group, partitions = count, "synced consumer group offsets to the target");
-                        }
-                        Err(reason) => {
-                            if skipped.insert(group.clone(), reason) != Some(reason) {
-                                info!(flow = %flow.id, group = %group, reason = reason.as_str(), "group offsets not synced");
-                            }
-                        }
-                    }
+                let done = until_stopped(&stop, round).await;
+                if done.is_some() {
+                    info!(flow = %flow.id, "final sync round done");
+                    telemetry.status.final_sync_done(requested);
                 }
-                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-                for reason in skipped.values() {
-                    *counts.entry(reason.as_str()).or_default() += 1;
-                }
-                telemetry.metrics.set_groups_skipped(&flow.id, counts);
+                done
             }
+        };
+        if done.is_none() {
+            break;
         }
     }
-    // The tailer sees the stop within 200 ms; join it off the runtime.
-    let _ = tokio::task::spawn_blocking(move || tailer.join()).await;
+    // The tailers see the stop within 200 ms; join them off the runtime.
+    drop(rounds);
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = tailer.join();
+        if let Ok(sources) = Arc::try_unwrap(sources) {
+            sources.join();
+        }
+    })
+    .await;
     Ok(())
 }
 
-/// A poisoned store only means a panic elsewhere mid-update; keep checkpointing.
-fn lock(syncs: &Mutex<OffsetSyncStore>) -> std::sync::MutexGuard<'_, OffsetSyncStore> {
-    syncs
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The checkpoint task's state between rounds.
+struct Rounds {
+    flow: Arc<FlowPlan>,
+    syncs: Arc<Mutex<OffsetSyncStore>>,
+    sources: Arc<TranslationSources>,
+    store: CheckpointStore,
+    /// Groups to checkpoint, with their members on the source.
+    groups: SourceGroups,
+    /// Groups not synced in the last round, and why.
+    skipped: HashMap<String, SkipReason>,
+    telemetry: FlowTelemetry,
+    producer: FutureProducer<LoggingContext>,
+    source_admin: Arc<Admin>,
+    target_admin: Arc<Admin>,
 }
 
-/// Reads partition 0 of `topic` from the beginning to its end; calls `each` per record.
-fn read_partition_zero(
-    consumer_config: &ClientConfig,
-    topic: &str,
-    timeout: Duration,
-    stop: Option<&Stop>,
-    mut each: impl FnMut(&[u8], &[u8]),
-    mut at_end: impl FnMut(),
-) -> Result<(), String> {
-    let mut config = consumer_config.clone();
-    config
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed");
-    let consumer: BaseConsumer<LoggingContext> = config
-        .create_with_context(LoggingContext::new("internal-topic-reader"))
-        .map_err(|e| e.to_string())?;
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .map_err(|e| e.to_string())?;
-    consumer.assign(&assignment).map_err(|e| e.to_string())?;
-    // Tailing (with a stop flag) has no deadline; a one-off read must finish in time.
-    let deadline = stop.is_none().then(|| std::time::Instant::now() + timeout);
-    let mut reached_end = false;
-    loop {
-        if stop.is_some_and(Stop::is_requested) {
-            return Ok(());
-        }
-        if deadline.is_some_and(|deadline| std::time::Instant::now() > deadline) {
-            return Err(format!("reading `{topic}` did not reach its end in time"));
-        }
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(message)) => each(
-                message.key().unwrap_or_default(),
-                message.payload().unwrap_or_default(),
-            ),
-            Some(Err(KafkaError::PartitionEOF(_))) => {
-                if !reached_end {
-                    reached_end = true;
-                    at_end();
+impl Rounds {
+    /// `findConsumerGroups`, and each group's members on the source.
+    async fn refresh_groups(&mut self) {
+        let (flow, admin) = (self.flow.clone(), self.source_admin.clone());
+        let listing =
+            tokio::task::spawn_blocking(move || group_offsets::discover_groups(&flow, &admin));
+        match listing.await {
+            Ok(Ok(found)) => {
+                if found.keys().ne(self.groups.keys()) {
+                    info!(flow = %self.flow.id, groups = found.len(), "consumer groups to checkpoint");
                 }
-                if stop.is_none() {
-                    return Ok(());
+                for gone in self.groups.keys().filter(|g| !found.contains_key(*g)) {
+                    self.telemetry.status.remove_group(gone);
+                    self.telemetry.metrics.remove_group(&self.flow.id, gone);
                 }
+                for (group, members) in &found {
+                    self.telemetry
+                        .status
+                        .set_group_members(group, Some(*members), None);
+                }
+                self.groups = found;
             }
-            Some(Err(error)) => return Err(error.to_string()),
-            None => {}
+            Ok(Err(error)) => {
+                warn!(flow = %self.flow.id, "cannot list consumer groups on the source: {error}")
+            }
+            Err(_) => {}
         }
     }
-}
 
-/// `CheckpointStore.start()`: the last checkpoint per (group, partition) already on the target.
-fn load_checkpoints(
-    flow: &FlowPlan,
-    consumer: &ClientConfig,
-    timeout: Duration,
-) -> Option<CheckpointStore> {
-    let mut store = CheckpointStore::default();
-    let result = read_partition_zero(
-        consumer,
-        &flow.checkpoints.topic,
-        timeout,
-        None,
-        |key, value| {
-            if let Ok(checkpoint) = Checkpoint::decode(key, value) {
-                if flow.checkpoints.groups.matches(&checkpoint.group) {
-                    store.update(&checkpoint);
-                }
-            }
-        },
-        || {},
-    );
-    result.ok().map(|_| store)
-}
-
-/// Tails partition 0 of the offset-syncs topic into the store until `stop`.
-fn tail_offset_syncs(
-    flow: &str,
-    consumer: ClientConfig,
-    topic: &str,
-    syncs: &Mutex<OffsetSyncStore>,
-    stop: &Stop,
-) {
-    while !stop.is_requested() {
-        let result = read_partition_zero(
-            &consumer,
-            topic,
-            Duration::MAX,
-            Some(stop),
-            |key, value| match OffsetSync::decode(key, value) {
-                Ok(sync) => {
-                    lock(syncs).update(&sync.topic, sync.partition, sync.upstream, sync.downstream)
-                }
-                Err(error) => warn!(flow, "skipping undecodable offset sync: {error}"),
-            },
-            || lock(syncs).mark_read_to_end(),
-        );
-        if let Err(error) = result {
-            // Typically the topic does not exist yet (the source flow creates it); retry.
-            warn!(
-                flow,
-                topic, "reading offset syncs: {error}; retrying in 5 s"
-            );
-            if stop.sleep_blocking(Duration::from_secs(5)) {
-                return;
-            }
+    /// Translates every group's committed offsets and emits the checkpoints that moved.
+    async fn emit(&mut self) {
+        let flow = self.flow.clone();
+        if self.groups.is_empty() || !lock(&self.syncs).is_ready() {
+            return;
         }
-    }
-}
-
-/// `findConsumerGroups`: groups accepted by the group filter with a committed offset on a topic
-/// the topic filter accepts.
-fn discover_groups(flow: &FlowPlan, source: &Admin) -> Result<BTreeSet<String>, String> {
-    let groups = source.groups(None).map_err(|e| e.to_string())?;
-    let partitions = source_partitions(flow, source)?;
-    let mut out = BTreeSet::new();
-    for group in groups
-        .into_iter()
-        .filter(|g| flow.checkpoints.groups.matches(&g.name))
-    {
-        if !committed_offsets(
-            &flow.clients[&ClientRole::SourceConsumer].client_config(),
-            &group.name,
-            &partitions,
-        )?
-        .is_empty()
-        {
-            out.insert(group.name);
-        }
-    }
-    Ok(out)
-}
-
-/// Partitions of the source topics the topic filter accepts.
-fn source_partitions(flow: &FlowPlan, source: &Admin) -> Result<Vec<(String, i32)>, String> {
-    let topics = source.list_topics().map_err(|e| e.to_string())?;
-    Ok(topics
-        .into_iter()
-        .filter(|(topic, _)| flow.source.topics.matches(topic))
-        .flat_map(|(topic, count)| (0..count).map(move |p| (topic.clone(), p)))
-        .collect())
-}
-
-/// A group's committed offsets on `partitions`, read with a client of that group id (it never
-/// joins the group).
-pub fn committed_offsets(
-    consumer: &ClientConfig,
-    group: &str,
-    partitions: &[(String, i32)],
-) -> Result<CommittedOffsets, String> {
-    if partitions.is_empty() {
-        return Ok(CommittedOffsets::new());
-    }
-    let mut config = consumer.clone();
-    config.set("group.id", group);
-    let client: BaseConsumer<LoggingContext> = config
-        .create_with_context(LoggingContext::new("group-offsets"))
-        .map_err(|e| e.to_string())?;
-    let mut list = TopicPartitionList::new();
-    for (topic, partition) in partitions {
-        list.add_partition(topic, *partition);
-    }
-    let committed = client
-        .committed_offsets(list, Duration::from_secs(30))
-        .map_err(|e| e.to_string())?;
-    Ok(crate::kafka::groups::offsets_with_metadata(&committed)
-        .into_iter()
-        .map(|(topic, partition, offset, metadata)| ((topic, partition), (offset, metadata)))
-        .collect())
-}
-
-async fn emit_checkpoints(
-    flow: &Arc<FlowPlan>,
-    syncs: &Arc<Mutex<OffsetSyncStore>>,
-    store: &mut CheckpointStore,
-    groups: &BTreeSet<String>,
-    producer: &FutureProducer<LoggingContext>,
-    telemetry: &FlowTelemetry,
-) {
-    if groups.is_empty() || !lock(syncs).is_ready() {
-        return;
-    }
-    let listed_at = crate::clock::unix_ms();
-    let offsets = {
-        let (flow, groups) = (flow.clone(), groups.clone());
-        tokio::task::spawn_blocking(move || {
-            let admin = Admin::new(
-                &flow.clients[&ClientRole::SourceAdmin].client_config(),
-                Duration::from_secs(30),
-            )
-            .ok()?;
-            let partitions = source_partitions(&flow, &admin).ok()?;
-            let consumer = flow.clients[&ClientRole::SourceConsumer].client_config();
-            Some(
-                groups
-                    .iter()
-                    .map(|group| {
-                        (
-                            group.clone(),
-                            committed_offsets(&consumer, group, &partitions),
-                        )
-                    })
-                    .collect::<BTreeMap<_, _>>(),
-            )
-        })
-        .await
-        .ok()
-        .flatten()
-    };
-    let Some(offsets) = offsets else {
-        warn!(flow = %flow.id, "cannot list group offsets on the source; no checkpoints this round");
-        return;
-    };
-    for (group, committed) in offsets {
-        let committed = match committed {
-            Ok(committed) => committed,
-            Err(error) => {
-                warn!(flow = %flow.id, group = %group, "cannot list committed offsets: {error}");
-                continue;
-            }
+        let listed_at = crate::clock::unix_ms();
+        let offsets = {
+            let (flow, groups) = (flow.clone(), self.groups.clone());
+            tokio::task::spawn_blocking(move || {
+                let admin = Admin::new(
+                    &flow.clients[&ClientRole::SourceAdmin].client_config(),
+                    Duration::from_secs(30),
+                )
+                .ok()?;
+                let partitions = group_offsets::source_partitions(&flow, &admin).ok()?;
+                let consumer = flow.clients[&ClientRole::SourceConsumer].client_config();
+                Some(
+                    groups
+                        .keys()
+                        .map(|group| {
+                            let committed =
+                                group_offsets::committed_offsets(&consumer, group, &partitions);
+                            (group.clone(), committed)
+                        })
+                        .collect::<BTreeMap<_, _>>(),
+                )
+            })
+            .await
+            .ok()
+            .flatten()
         };
-        let new = {
-            let syncs = lock(syncs);
-            checkpoints::checkpoints_for_group(flow, &syncs, store, &group, &committed)
+        let Some(offsets) = offsets else {
+            warn!(flow = %flow.id, "cannot list group offsets on the source; no checkpoints this round");
+            return;
         };
-        for checkpoint in new {
-            let (key, value) = (checkpoint.key(), checkpoint.value());
-            let record = FutureRecord::to(&flow.checkpoints.topic)
-                .partition(0)
-                .key(&key)
-                .payload(&value)
-                .timestamp(listed_at);
-            let sent = tokio::time::timeout(
-                Duration::from_secs(30),
-                producer.send(record, Duration::from_secs(30)),
-            )
-            .await;
-            match sent {
-                Ok(Ok(_)) => {
-                    store.update(&checkpoint);
-                    telemetry
-                        .metrics
-                        .checkpoint(&flow.id, &group, &checkpoint.topic, checkpoint.partition)
-                        .checkpoint_emitted(crate::clock::unix_ms() - listed_at);
-                    telemetry.status.set_group(&group, true, None);
+        // Stored progress first, then the history read past everything written before it.
+        let (progress, consistent) = {
+            let sources = self.sources.clone();
+            tokio::task::spawn_blocking(move || sources.consistent_progress(HISTORY_WAIT))
+                .await
+                .unwrap_or_default()
+        };
+        if !consistent {
+            if let Some(problem) = self.sources.problem() {
+                warn!(flow = %flow.id, "offsets translated by MM2's rule this round: {problem}");
+            }
+        }
+        for (group, committed) in offsets {
+            let committed = match committed {
+                Ok(committed) => committed,
+                Err(error) => {
+                    warn!(flow = %flow.id, group = %group, "cannot list committed offsets: {error}");
+                    continue;
                 }
-                Ok(Err((error, _))) => {
-                    warn!(flow = %flow.id, group = %group, "cannot emit checkpoint: {error}")
-                }
-                Err(_) => {
-                    warn!(flow = %flow.id, group = %group, "the target did not acknowledge a checkpoint within 30 s; next round");
+            };
+            let (new, translation) = {
+                let syncs = lock(&self.syncs);
+                let history = self.sources.history();
+                let translator = Translator {
+                    syncs: &syncs,
+                    history: consistent.then_some(&*history),
+                    progress: &progress,
+                };
+                let translate = |topic: &str, partition: i32, offset: i64| {
+                    translator.translate(topic, partition, offset)
+                };
+                checkpoints::checkpoints_for_group(
+                    &flow,
+                    &translate,
+                    &self.store,
+                    &group,
+                    &committed,
+                )
+            };
+            self.telemetry
+                .status
+                .set_group_translation(&group, translation);
+            self.telemetry
+                .metrics
+                .set_group_translation(&flow.id, &group, translation);
+            for checkpoint in new {
+                if !self.send(&group, &checkpoint, listed_at).await {
                     return;
                 }
             }
         }
     }
-}
 
-/// One round of group offset sync; per group the number of partitions written or why not.
-fn sync_group_offsets(
-    flow: &FlowPlan,
-    target: &Admin,
-    store: &CheckpointStore,
-) -> Vec<(String, Result<usize, SkipReason>)> {
-    let consumer = flow.clients[&ClientRole::TargetConsumer].client_config();
-    let mut out = Vec::new();
-    for (group, group_checkpoints) in &store.last {
-        let state = match target.groups(Some(group)) {
-            Ok(groups) => groups.into_iter().next(),
-            Err(error) => {
-                warn!(flow = %flow.id, group = %group, "cannot describe the group on the target: {error}");
-                continue;
+    /// Emits one checkpoint; false when the target did not answer (the round ends).
+    async fn send(&mut self, group: &str, checkpoint: &Checkpoint, listed_at: i64) -> bool {
+        let flow = self.flow.clone();
+        let (key, value) = (checkpoint.key(), checkpoint.value());
+        let record = FutureRecord::to(&flow.checkpoints.topic)
+            .partition(0)
+            .key(&key)
+            .payload(&value)
+            .timestamp(listed_at);
+        let sent = tokio::time::timeout(
+            Duration::from_secs(30),
+            self.producer.send(record, Duration::from_secs(30)),
+        )
+        .await;
+        match sent {
+            Ok(Ok(_)) => {
+                self.store.update(checkpoint);
+                self.telemetry
+                    .metrics
+                    .checkpoint(&flow.id, group, &checkpoint.topic, checkpoint.partition)
+                    .checkpoint_emitted(crate::clock::unix_ms() - listed_at);
+                self.telemetry.status.set_group(group, true, None);
+                // The target's offsets are behind this checkpoint until the next sync round.
+                if flow.checkpoints.sync_group_offsets.enabled {
+                    self.telemetry.status.set_group_target(group, None);
+                }
+                true
             }
-        };
-        let target_group = match state {
-            None => TargetGroup::Missing,
-            Some(info) if info.state == "Dead" || info.state.is_empty() => TargetGroup::Missing,
-            Some(info) if info.state == "Empty" && info.members == 0 => {
-                let partitions: Vec<(String, i32)> = group_checkpoints.keys().cloned().collect();
-                match committed_offsets(&consumer, group, &partitions) {
-                    Ok(committed) => TargetGroup::Idle(
-                        committed
-                            .into_iter()
-                            .map(|(tp, (offset, _))| (tp, Some(offset)))
-                            .collect(),
-                    ),
-                    Err(error) => {
-                        warn!(flow = %flow.id, group = %group, "cannot read the group's offsets on the target: {error}");
-                        continue;
-                    }
-                }
+            Ok(Err((error, _))) => {
+                warn!(flow = %flow.id, group = %group, "cannot emit checkpoint: {error}");
+                true
             }
-            Some(_) => TargetGroup::Active,
-        };
-        match checkpoints::group_offsets_to_write(Some(group_checkpoints), &target_group) {
-            Ok(offsets) => match commit(&consumer, group, &offsets) {
-                Ok(()) => out.push((group.clone(), Ok(offsets.len()))),
-                // The group became active between the check and the commit: the broker refused.
-                Err(error)
-                    if error.contains("member")
-                        || error.contains("generation")
-                        || error.contains("rebalance") =>
-                {
-                    out.push((group.clone(), Err(SkipReason::ActiveOnTarget)))
-                }
-                Err(error) => {
-                    warn!(flow = %flow.id, group = %group, "cannot commit offsets on the target: {error}")
-                }
-            },
-            Err(reason) => out.push((group.clone(), Err(reason))),
+            Err(_) => {
+                warn!(flow = %flow.id, group = %group, "the target did not acknowledge a checkpoint within 30 s; next round");
+                false
+            }
         }
     }
-    out
+
+    /// Deletes change points no committed offset can need any more: runs that ended below the
+    /// source's log start, and the oldest beyond [`HISTORY_POINTS_PER_PARTITION`] per partition
+    /// (tombstones in the compacted history topic).
+    async fn prune_history(&mut self) {
+        let flow = self.flow.clone();
+        let sources = self.sources.clone();
+        let removed = tokio::task::spawn_blocking(move || {
+            let partitions = sources.history().partitions();
+            let earliest = match log_starts(&flow, &partitions) {
+                Ok(earliest) => earliest,
+                Err(error) => {
+                    warn!(flow = %flow.id, "cannot prune the offset history: {error}");
+                    return Vec::new();
+                }
+            };
+            sources
+                .history()
+                .prune(&earliest, HISTORY_POINTS_PER_PARTITION)
+        })
+        .await
+        .unwrap_or_default();
+        if removed.is_empty() {
+            return;
+        }
+        for (topic, partition, upstream) in &removed {
+            let key = super::offset_history::point_key(topic, *partition, *upstream);
+            let record = FutureRecord::<[u8], [u8]>::to(&self.flow.offset_storage.history_topic)
+                .key(&key[..]);
+            if let Err((error, _)) = self.producer.send(record, Duration::from_secs(30)).await {
+                warn!(flow = %self.flow.id, "cannot delete an offset-history point: {error}");
+                return;
+            }
+        }
+        info!(flow = %self.flow.id, points = removed.len(), "pruned the offset history");
+    }
+
+    /// One round of group offset sync.
+    async fn sync(&mut self) {
+        let flow = self.flow.clone();
+        let (flow_clone, admin, snapshot) =
+            (flow.clone(), self.target_admin.clone(), self.store.clone());
+        let syncing = tokio::task::spawn_blocking(move || {
+            group_offsets::sync_group_offsets(&flow_clone, &admin, &snapshot)
+        });
+        for synced in syncing.await.unwrap_or_default() {
+            let group = synced.group;
+            let status = &self.telemetry.status;
+            let reason = synced
+                .outcome
+                .as_ref()
+                .err()
+                .map(|r| r.as_str().to_string());
+            status.set_group(&group, self.store.group(&group).is_some(), reason);
+            status.set_group_members(&group, None, Some(synced.target_members));
+            let state = match synced.outcome {
+                Ok(count) => {
+                    self.skipped.remove(&group);
+                    if count > 0 {
+                        info!(flow = %flow.id, group = %group, partitions = count, "synced consumer group offsets to the target");
+                    }
+                    "in_sync"
+                }
+                Err(reason) => {
+                    if self.skipped.insert(group.clone(), reason) != Some(reason) {
+                        info!(flow = %flow.id, group = %group, reason = reason.as_str(), "group offsets not synced");
+                    }
+                    reason.as_str()
+                }
+            };
+            status.set_group_target(&group, Some(state.to_string()));
+            self.telemetry
+                .metrics
+                .set_group_sync_state(&flow.id, &group, state);
+        }
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for reason in self.skipped.values() {
+            *counts.entry(reason.as_str()).or_default() += 1;
+        }
+        self.telemetry.metrics.set_groups_skipped(&flow.id, counts);
+    }
 }
 
-fn commit(
-    consumer: &ClientConfig,
-    group: &str,
-    offsets: &BTreeMap<(String, i32), (i64, String)>,
-) -> Result<(), String> {
-    let mut config = consumer.clone();
-    config.set("group.id", group);
-    let client: BaseConsumer<LoggingContext> = config
-        .create_with_context(LoggingContext::new("group-offset-sync"))
+/// The source's log start of `partitions`. Blocking.
+fn log_starts(
+    flow: &FlowPlan,
+    partitions: &[(String, i32)],
+) -> Result<HashMap<(String, i32), i64>, String> {
+    let consumer: BaseConsumer<LoggingContext> = flow.clients[&ClientRole::SourceConsumer]
+        .client_config()
+        .create_with_context(LoggingContext::new("history-pruning"))
         .map_err(|e| e.to_string())?;
-    let mut list = TopicPartitionList::new();
-    for ((topic, partition), (offset, metadata)) in offsets {
-        let mut element = list.add_partition(topic, *partition);
-        element
-            .set_offset(Offset::Offset(*offset))
-            .map_err(|e| e.to_string())?;
-        element.set_metadata(metadata.clone());
-    }
-    client
-        .commit(&list, CommitMode::Sync)
-        .map_err(|e| e.to_string())
+    let listed = crate::kafka::offsets::list_offsets(
+        consumer.client(),
+        partitions,
+        crate::kafka::offsets::Spec::Earliest,
+        false,
+        Duration::from_secs(30),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|(partition, offset)| Some((partition, offset.ok()?)))
+        .collect())
 }

@@ -4,9 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::offset_sync_store::OffsetSyncStore;
 use super::records::Checkpoint;
+use super::translation::{group_translation, Translation};
 use crate::plan::FlowPlan;
+use crate::status::GroupTranslation;
 
 /// A group's committed offset on the source: (topic, partition) → (offset, metadata).
 pub type CommittedOffsets = BTreeMap<(String, i32), (i64, String)>;
@@ -45,25 +46,30 @@ pub fn target_topic(flow: &FlowPlan, upstream_topic: &str) -> String {
     }
 }
 
-/// `checkpointsForGroup` + the monotonicity filter: the checkpoints to emit for one group now.
+/// `checkpointsForGroup` + the monotonicity filter: the checkpoints to emit for one group now,
+/// and how well the group's committed offsets translate. `translate` maps an upstream (topic,
+/// partition, committed offset) to the target (`translation.rs`).
 pub fn checkpoints_for_group(
     flow: &FlowPlan,
-    syncs: &OffsetSyncStore,
+    translate: &dyn Fn(&str, i32, i64) -> Option<Translation>,
     store: &CheckpointStore,
     group: &str,
     committed: &CommittedOffsets,
-) -> Vec<Checkpoint> {
+) -> (Vec<Checkpoint>, Option<GroupTranslation>) {
     let mut out = Vec::new();
+    let mut translations = Vec::new();
     for ((topic, partition), (upstream, metadata)) in committed {
         if !flow.source.topics.matches(topic) {
             continue;
         }
-        let Some(downstream) = syncs.translate(topic, *partition, *upstream) else {
+        let Some(translation) = translate(topic, *partition, *upstream) else {
             continue;
         };
+        let downstream = translation.downstream();
         if downstream < 0 {
             continue; // older than every retained sync
         }
+        translations.push(translation);
         let checkpoint = Checkpoint {
             group: group.to_string(),
             topic: target_topic(flow, topic),
@@ -86,7 +92,7 @@ pub fn checkpoints_for_group(
             out.push(checkpoint);
         }
     }
-    out
+    (out, group_translation(translations))
 }
 
 /// MM2's checkpoint format holds the commit metadata as a Kafka STRING (at most 32767 bytes); a
@@ -122,7 +128,7 @@ pub enum SkipReason {
     ActiveOnTarget,
     /// No checkpoint yet (no translation possible so far).
     NoTranslation,
-    /// The target is already at or past every translated offset (never rewound).
+    /// The target is past a translated offset (never rewound) and nowhere behind one.
     TargetAhead,
 }
 
@@ -136,8 +142,9 @@ impl SkipReason {
     }
 }
 
-/// `syncGroupOffset` (docs/mm2-behaviour.md, *Group offset sync*): the offsets to commit for one group on the target, never rewinding and
-/// never touching a group with active members.
+/// `syncGroupOffset` (docs/mm2-behaviour.md, *Group offset sync*): the offsets to commit for one
+/// group on the target, never rewinding and never touching a group with active members. An empty
+/// map: the target already holds every translated offset (in sync, nothing skipped).
 pub fn group_offsets_to_write(
     checkpoints: Option<&BTreeMap<(String, i32), Checkpoint>>,
     target: &TargetGroup,
@@ -158,19 +165,23 @@ pub fn group_offsets_to_write(
             }
         }
         TargetGroup::Idle(committed) => {
+            let mut ahead = false;
             for (partition, checkpoint) in checkpoints {
-                let ahead = matches!(committed.get(partition), Some(Some(offset)) if *offset >= checkpoint.downstream);
-                if !ahead {
-                    write.insert(
-                        partition.clone(),
-                        (checkpoint.downstream, checkpoint.metadata.clone()),
-                    );
+                match committed.get(partition) {
+                    Some(Some(offset)) if *offset == checkpoint.downstream => {}
+                    Some(Some(offset)) if *offset > checkpoint.downstream => ahead = true,
+                    _ => {
+                        write.insert(
+                            partition.clone(),
+                            (checkpoint.downstream, checkpoint.metadata.clone()),
+                        );
+                    }
                 }
             }
+            if write.is_empty() && ahead {
+                return Err(SkipReason::TargetAhead);
+            }
         }
-    }
-    if write.is_empty() {
-        return Err(SkipReason::TargetAhead);
     }
     Ok(write)
 }
@@ -179,6 +190,7 @@ pub fn group_offsets_to_write(
 mod tests {
     use super::*;
     use crate::config::properties::RawProperties;
+    use crate::flow::offset_sync_store::OffsetSyncStore;
     use crate::plan::{load_properties, FlowId, PlanOptions};
 
     fn flow() -> FlowPlan {
@@ -199,6 +211,25 @@ mod tests {
             target: "target2".into(),
         }]
             .clone()
+    }
+
+    /// MM2's translation alone, as in MM2's own test cases.
+    fn checkpoints_for_group(
+        flow: &FlowPlan,
+        syncs: &OffsetSyncStore,
+        store: &CheckpointStore,
+        group: &str,
+        committed: &CommittedOffsets,
+    ) -> Vec<Checkpoint> {
+        let translate = |topic: &str, partition: i32, offset: i64| {
+            syncs
+                .translate_bounded(topic, partition, offset)
+                .map(|(downstream, max_rereads)| Translation::Approximate {
+                    downstream,
+                    max_rereads,
+                })
+        };
+        super::checkpoints_for_group(flow, &translate, store, group, committed).0
     }
 
     fn committed(list: &[(&str, i32, i64)]) -> CommittedOffsets {
@@ -393,6 +424,12 @@ mod tests {
             group_offsets_to_write(Some(&checkpoints), &ahead),
             Err(SkipReason::TargetAhead),
             "never rewinds"
+        );
+        let in_sync = TargetGroup::Idle([(("topic1".to_string(), 0), Some(101))].into());
+        assert_eq!(
+            group_offsets_to_write(Some(&checkpoints), &in_sync),
+            Ok(BTreeMap::new()),
+            "in sync: nothing to write, nothing skipped"
         );
         assert_eq!(
             group_offsets_to_write(Some(&checkpoints), &TargetGroup::Active),

@@ -229,8 +229,9 @@ impl Problems {
     }
 }
 
-/// Creates the offsets-storage topic on the target and the offset-syncs topic, compacted
-/// (docs/mm2-behaviour.md, *Internal topics*).
+/// Creates the offsets-storage topic and the offset-history topic on the target and the
+/// offset-syncs topic, compacted (docs/mm2-behaviour.md, *Internal topics*;
+/// docs/offset-translation.md).
 async fn ensure_internal_topics(flow: &FlowPlan, source: &Admin, target: &Admin) {
     let compact = vec![("cleanup.policy".to_string(), "compact".to_string())];
     let storage = &flow.offset_storage;
@@ -241,6 +242,8 @@ async fn ensure_internal_topics(flow: &FlowPlan, source: &Admin, target: &Admin)
         configs: compact,
     };
     super::create_internal_topic(flow, target, offsets, &flow.id.target).await;
+    let history = super::compacted_topic(&storage.history_topic, storage.replication_factor);
+    super::create_internal_topic(flow, target, history, &flow.id.target).await;
     if flow.offset_syncs.enabled {
         let (admin, cluster) = match flow.offset_syncs.location {
             OffsetSyncsLocation::Source => (source, &flow.id.source),

@@ -10,16 +10,22 @@ pub mod assignment;
 pub mod checkpoint_task;
 pub mod checkpoints;
 mod connector;
+pub mod group_offsets;
 pub mod heartbeat_task;
+pub mod lag;
 pub mod membership;
+mod mm2_topics;
+pub mod offset_history;
 pub mod offset_sync_store;
 pub mod offset_syncs;
 pub mod records;
 pub mod source;
 pub mod stored_offsets;
 mod supervisor;
+pub mod tail;
 pub mod task;
 pub mod topics;
+pub mod translation;
 
 use std::sync::Arc;
 

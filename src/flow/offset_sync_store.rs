@@ -70,6 +70,18 @@ impl OffsetSyncStore {
     /// `translateDownstream`: `None` = no translation possible (not ready, or no sync for the
     /// partition); `Some(-1)` = the offset is older than every retained sync.
     pub fn translate(&self, topic: &str, partition: i32, upstream: i64) -> Option<i64> {
+        self.translate_bounded(topic, partition, upstream)
+            .map(|(downstream, _)| downstream)
+    }
+
+    /// [`OffsetSyncStore::translate`] and how many records a consumer moved there may read
+    /// again at most: those between the sync used and the committed offset.
+    pub fn translate_bounded(
+        &self,
+        topic: &str,
+        partition: i32,
+        upstream: i64,
+    ) -> Option<(i64, i64)> {
         if !self.read_to_end {
             return None;
         }
@@ -79,11 +91,16 @@ impl OffsetSyncStore {
             .find(|sync| sync.upstream <= upstream)
             .unwrap_or(&syncs[SYNCS_PER_PARTITION - 1]);
         if sync.upstream > upstream {
-            return Some(-1);
+            return Some((-1, 0));
         }
         // Past the sync point only one record can be vouched for (records in between may have
         // been filtered or compacted), so MM2 never extrapolates further.
-        Some(sync.downstream + if upstream == sync.upstream { 0 } else { 1 })
+        if upstream == sync.upstream {
+            Some((sync.downstream, 0))
+        } else {
+            let rereads = upstream.wrapping_sub(sync.upstream).wrapping_sub(1).max(0);
+            Some((sync.downstream + 1, rereads))
+        }
     }
 
     /// Distinct upstream offsets held for a partition, newest first (tests and diagnostics).

@@ -6,6 +6,8 @@
 
 use serde::Deserialize;
 
+pub use super::offset_history::StoredProgress;
+
 /// An offset-sync record: upstream offset `upstream` of source `topic`/`partition` was written at
 /// `downstream` on the target. Key: STRING topic, INT32 partition; value: INT64 upstream, INT64
 /// downstream (no version field).
@@ -31,7 +33,7 @@ pub const MAX_STRING_BYTES: usize = i16::MAX as usize;
 /// Kafka STRING: INT16 length and UTF-8 bytes. Names (topics, aliases, groups) are far below the
 /// limit and callers keep longer metadata out (`checkpoints::checkpoint_metadata`); should a longer
 /// text still arrive, it is cut at a character boundary rather than written with a wrong length.
-fn put_string(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn put_string(out: &mut Vec<u8>, text: &str) {
     let mut end = text.len().min(MAX_STRING_BYTES);
     while !text.is_char_boundary(end) {
         end -= 1;
@@ -61,6 +63,10 @@ impl<'a> Reader<'a> {
         let (head, tail) = self.bytes.split_at(count);
         self.bytes = tail;
         Ok(head)
+    }
+
+    pub fn i8(&mut self) -> Result<i8, DecodeError> {
+        Ok(self.take(1)?[0] as i8)
     }
 
     pub fn i16(&mut self) -> Result<i16, DecodeError> {
@@ -225,9 +231,15 @@ pub fn source_offset_key(cluster: &str, topic: &str, partition: i32) -> Vec<u8> 
     .into_bytes()
 }
 
-/// The Connect offsets-topic value: `{"offset":<last replicated upstream offset>}`.
-pub fn source_offset_value(offset: i64) -> Vec<u8> {
-    format!("{{\"offset\":{offset}}}").into_bytes()
+/// The Connect offsets-topic value: `{"offset":<last replicated upstream offset>}`, as MM2 writes
+/// it, plus — when known — `"next_downstream"`: the target offset the next record goes to, which
+/// tells a later reader that kafka-mirrord's offset history covers this progress
+/// (docs/offset-translation.md). MM2 reads only `offset` and ignores other fields.
+pub fn source_offset_value(offset: i64, next_downstream: Option<i64>) -> Vec<u8> {
+    match next_downstream {
+        Some(next) => format!("{{\"offset\":{offset},\"next_downstream\":{next}}}").into_bytes(),
+        None => format!("{{\"offset\":{offset}}}").into_bytes(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -240,29 +252,38 @@ struct SourcePartitionKey {
 #[derive(Deserialize)]
 struct SourceOffsetValue {
     offset: i64,
+    #[serde(default)]
+    next_downstream: Option<i64>,
 }
 
 /// A decoded MirrorSourceConnector entry of the offsets topic; other connectors' keys yield `None`.
-/// `offset` is `None` for a tombstone (the partition was reset).
+/// The progress is `None` for a tombstone (the partition was reset).
 pub fn decode_source_offset(
     key: &[u8],
     value: Option<&[u8]>,
-) -> Option<(String, String, i32, Option<i64>)> {
+) -> Option<(String, String, i32, Option<StoredProgress>)> {
     let (name, partition): (String, serde_json::Value) = serde_json::from_slice(key).ok()?;
     if name != SOURCE_CONNECTOR_NAME {
         return None;
     }
     let partition: SourcePartitionKey = serde_json::from_value(partition).ok()?;
     let partition_number = i32::try_from(partition.partition).ok()?;
-    let offset = match value {
+    let progress = match value {
         None => None,
-        Some(bytes) => Some(
-            serde_json::from_slice::<SourceOffsetValue>(bytes)
-                .ok()?
-                .offset,
-        ),
+        Some(bytes) => {
+            let value = serde_json::from_slice::<SourceOffsetValue>(bytes).ok()?;
+            Some(StoredProgress {
+                offset: value.offset,
+                next_downstream: value.next_downstream.filter(|next| *next >= 0),
+            })
+        }
     };
-    Some((partition.cluster, partition.topic, partition_number, offset))
+    Some((
+        partition.cluster,
+        partition.topic,
+        partition_number,
+        progress,
+    ))
 }
 
 #[cfg(test)]
@@ -383,10 +404,23 @@ mod tests {
             String::from_utf8(source_offset_key("A", "foo", 0)).unwrap(),
             r#"["MirrorSourceConnector",{"cluster":"A","partition":0,"topic":"foo"}]"#
         );
-        assert_eq!(source_offset_value(1234), br#"{"offset":1234}"#);
+        assert_eq!(source_offset_value(1234, None), br#"{"offset":1234}"#);
+        assert_eq!(
+            source_offset_value(1234, Some(1300)),
+            br#"{"offset":1234,"next_downstream":1300}"#
+        );
         let decoded =
             decode_source_offset(&source_offset_key("A", "foo", 3), Some(br#"{"offset":7}"#));
-        assert_eq!(decoded, Some(("A".into(), "foo".into(), 3, Some(7))));
+        let mm2 = StoredProgress {
+            offset: 7,
+            next_downstream: None,
+        };
+        assert_eq!(decoded, Some(("A".into(), "foo".into(), 3, Some(mm2))));
+        let ours = decode_source_offset(
+            &source_offset_key("A", "foo", 3),
+            Some(br#"{"offset":7,"next_downstream":9}"#),
+        );
+        assert_eq!(ours.unwrap().3.unwrap().next_downstream, Some(9));
         assert_eq!(
             decode_source_offset(&source_offset_key("A", "foo", 3), None),
             Some(("A".into(), "foo".into(), 3, None))

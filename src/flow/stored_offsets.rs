@@ -19,12 +19,13 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::assignment::TopicPartition;
-use super::records::decode_source_offset;
+use super::records::{decode_source_offset, StoredProgress};
 use super::task::TaskFailure;
 use crate::kafka::context::LoggingContext;
 use crate::lifecycle::Stop;
 
-/// (topic, partition) → last replicated upstream offset, for source cluster `cluster`.
+/// (topic, partition) → stored progress (last replicated upstream offset), for source cluster
+/// `cluster`.
 /// Reads every partition to its end with `read_committed`, so uncommitted or aborted offsets of an
 /// exactly-once writer never count. `Ok(None)` when a stop was requested meanwhile.
 pub fn load(
@@ -33,7 +34,7 @@ pub fn load(
     cluster: &str,
     timeout: Duration,
     stop: &Stop,
-) -> Result<Option<HashMap<TopicPartition, i64>>, TaskFailure> {
+) -> Result<Option<HashMap<TopicPartition, StoredProgress>>, TaskFailure> {
     let failure = |reason: String| TaskFailure::Progress {
         topic: topic.to_string(),
         reason,
@@ -143,14 +144,47 @@ pub fn load(
     Ok(Some(offsets))
 }
 
-enum MetadataProblem {
+/// Waits until `topic` exists on the target (another node's connector may be creating it), up to
+/// `timeout`. `Ok(false)` when a stop was requested meanwhile.
+pub fn require_topic(
+    target_consumer: &ClientConfig,
+    topic: &str,
+    timeout: Duration,
+    stop: &Stop,
+) -> Result<bool, TaskFailure> {
+    let consumer: BaseConsumer<LoggingContext> = target_consumer
+        .create_with_context(LoggingContext::new("topic-check"))
+        .map_err(|e| TaskFailure::Client(e.to_string()))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match partitions_of(&consumer, topic) {
+            Ok(_) => return Ok(true),
+            Err(MetadataProblem::NotAuthorized(error)) => {
+                return Err(TaskFailure::NotAuthorized {
+                    message: format!("cannot use `{topic}`: {error}"),
+                    fix: format!("allow this principal DESCRIBE, READ and WRITE on topic `{topic}` of the target cluster"),
+                })
+            }
+            Err(MetadataProblem::Other(error)) if Instant::now() >= deadline => {
+                return Err(TaskFailure::Unavailable(format!("`{topic}` on the target: {error}")))
+            }
+            Err(MetadataProblem::Other(_)) => {
+                if stop.sleep_blocking(Duration::from_millis(250)) {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+}
+
+pub(crate) enum MetadataProblem {
     NotAuthorized(String),
     Other(String),
 }
 
 /// The partition ids of `topic`; an error for a missing topic or any topic-level error.
-fn partitions_of(
-    consumer: &BaseConsumer<LoggingContext>,
+pub(crate) fn partitions_of<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     topic: &str,
 ) -> Result<Vec<i32>, MetadataProblem> {
     let metadata = consumer

@@ -20,6 +20,8 @@ pub enum TaskKind {
     Checkpoints,
     /// Heartbeats (MirrorHeartbeatTask).
     Heartbeats,
+    /// The lag monitor and alarms (`lag.rs`), on every member.
+    Lag,
 }
 
 impl fmt::Display for TaskKind {
@@ -29,6 +31,7 @@ impl fmt::Display for TaskKind {
             TaskKind::Source(slot) => write!(f, "source-{slot}"),
             TaskKind::Checkpoints => f.write_str("checkpoints"),
             TaskKind::Heartbeats => f.write_str("heartbeats"),
+            TaskKind::Lag => f.write_str("lag-monitor"),
         }
     }
 }
@@ -71,7 +74,7 @@ pub enum TaskFailure {
     },
     #[error("transaction failed: {0}")]
     Transaction(String),
-    #[error("source offset {0} does not fit the delivery bookkeeping (2^47)")]
+    #[error("source offset {0} does not fit the delivery bookkeeping (2^46)")]
     OffsetTooLarge(i64),
     #[error("task panicked: {0}")]
     Panicked(String),

@@ -3,12 +3,14 @@
 //! a small guard that frees it, and every string it reads is copied before the handle goes away.
 #![allow(unsafe_code)]
 
-use std::ffi::{CStr, CString};
-use std::os::raw::{c_char, c_int};
+use std::ffi::CString;
+use std::os::raw::c_char;
 use std::time::Duration;
 
 use rdkafka::bindings as rd;
 use rdkafka::client::{Client, ClientContext};
+
+use super::native::{self, string, Event};
 
 /// The operations an ACL can grant or deny (Kafka's `AclOperation`, minus the filter-only ANY).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -133,7 +135,7 @@ pub fn create_topic_acls<C: ClientContext>(
     Ok(outcomes)
 }
 
-/// Sends one admin request with `send` and waits for its result event.
+/// One admin round trip; `SECURITY_DISABLED` (no authorizer) is its own error.
 fn request<C: ClientContext>(
     client: &Client<C>,
     timeout: Duration,
@@ -143,46 +145,13 @@ fn request<C: ClientContext>(
         *mut rd::rd_kafka_queue_t,
     ),
 ) -> Result<Event, AclError> {
-    let rk = client.native_ptr();
-    let timeout_ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
-    let queue = Queue(unsafe { rd::rd_kafka_queue_new(rk) });
-    let options = Options(unsafe {
-        rd::rd_kafka_AdminOptions_new(rk, rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_ANY)
-    });
-    if queue.0.is_null() || options.0.is_null() {
-        return Err(AclError::Failed(
-            "librdkafka could not allocate an admin request".into(),
-        ));
-    }
-    let mut errstr = [0 as c_char; 512];
-    unsafe {
-        rd::rd_kafka_AdminOptions_set_request_timeout(
-            options.0,
-            timeout_ms,
-            errstr.as_mut_ptr(),
-            errstr.len(),
-        );
-    }
-    send(rk, options.0, queue.0);
-    // The request times out on its own after `timeout`; the margin lets its error event arrive.
-    let event = unsafe { rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(5_000)) };
-    if event.is_null() {
-        return Err(AclError::Failed(format!(
-            "no answer within {} ms",
-            timeout.as_millis()
-        )));
-    }
-    let event = Event(event);
-    let code = unsafe { rd::rd_kafka_event_error(event.0) };
-    match code {
-        rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR => Ok(event),
-        rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_SECURITY_DISABLED => {
-            Err(AclError::SecurityDisabled)
+    native::request(client, timeout, |_| {}, send).map_err(|error| {
+        if error.code == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_SECURITY_DISABLED {
+            AclError::SecurityDisabled
+        } else {
+            AclError::Failed(error.message)
         }
-        _ => Err(AclError::Failed(unsafe {
-            string(rd::rd_kafka_event_error_string(event.0))
-        })),
-    }
+    })
 }
 
 /// Reads one binding of a DescribeAcls result; `None` for non-topic resources and for values
@@ -228,15 +197,6 @@ unsafe fn topic_acl(binding: *const rd::rd_kafka_AclBinding_t) -> Option<TopicAc
         operation,
         permission,
     })
-}
-
-/// Copies a C string owned by librdkafka (empty for NULL).
-unsafe fn string(pointer: *const c_char) -> String {
-    if pointer.is_null() {
-        String::new()
-    } else {
-        CStr::from_ptr(pointer).to_string_lossy().into_owned()
-    }
 }
 
 fn c_string(value: &str) -> Result<CString, AclError> {
@@ -333,34 +293,5 @@ impl Binding {
 impl Drop for Binding {
     fn drop(&mut self) {
         unsafe { rd::rd_kafka_AclBinding_destroy(self.0) }
-    }
-}
-
-struct Queue(*mut rd::rd_kafka_queue_t);
-
-impl Drop for Queue {
-    fn drop(&mut self) {
-        if !self.0.is_null() {
-            unsafe { rd::rd_kafka_queue_destroy(self.0) }
-        }
-    }
-}
-
-struct Options(*mut rd::rd_kafka_AdminOptions_t);
-
-impl Drop for Options {
-    fn drop(&mut self) {
-        if !self.0.is_null() {
-            unsafe { rd::rd_kafka_AdminOptions_destroy(self.0) }
-        }
-    }
-}
-
-/// A result event; the bindings and strings read from it live as long as it does.
-struct Event(*mut rd::rd_kafka_event_t);
-
-impl Drop for Event {
-    fn drop(&mut self) {
-        unsafe { rd::rd_kafka_event_destroy(self.0) }
     }
 }

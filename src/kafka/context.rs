@@ -83,20 +83,15 @@ impl ClientContext for LoggingContext {
 
 impl ConsumerContext for LoggingContext {}
 
-/// The source consumer's context: logging as [`LoggingContext`], the partitions' end offsets
-/// from librdkafka's statistics (every `statistics.interval.ms`), so replication lag is known
-/// without extra broker round trips, and the partitions whose fetch position librdkafka reset
-/// (`auto.offset.reset` after "offset out of range"), which it only reports in a log line.
+/// The source consumer's context: logging as [`LoggingContext`], and the partitions whose fetch
+/// position librdkafka reset (`auto.offset.reset` after "offset out of range"), which it only
+/// reports in a log line.
 pub struct SourceConsumerContext {
     logging: LoggingContext,
-    /// (topic, partition) → end offset: the last stable offset under `read_committed` (what can be
-    /// read), the high watermark otherwise.
-    end_offsets: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
     /// Partitions reset since the task last looked ([`SourceConsumerContext::take_resets`]).
     resets: std::sync::Mutex<Vec<(String, i32)>>,
     /// Set with `resets`, so the task checks one atomic per record.
     pub reset_seen: std::sync::atomic::AtomicBool,
-    read_committed: bool,
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -106,27 +101,12 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SourceConsumerContext {
-    pub fn new(read_committed: bool) -> Self {
+    pub fn new() -> Self {
         Self {
             logging: LoggingContext::new("source-consumer"),
-            end_offsets: std::sync::Mutex::new(std::collections::HashMap::new()),
             resets: std::sync::Mutex::new(Vec::new()),
             reset_seen: std::sync::atomic::AtomicBool::new(false),
-            read_committed,
         }
-    }
-
-    pub fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
-        lock(&self.end_offsets)
-            .get(&(topic.to_string(), partition))
-            .copied()
-    }
-
-    /// Seeds an end offset (until librdkafka's statistics report one).
-    pub fn seed_end_offset(&self, topic: &str, partition: i32, end: i64) {
-        lock(&self.end_offsets)
-            .entry((topic.to_string(), partition))
-            .or_insert(end);
     }
 
     /// The partitions whose position librdkafka reset since the last call.
@@ -163,22 +143,11 @@ impl ClientContext for SourceConsumerContext {
     fn error(&self, error: KafkaError, reason: &str) {
         self.logging.error(error, reason);
     }
+}
 
-    fn stats(&self, statistics: rdkafka::Statistics) {
-        let mut end_offsets = lock(&self.end_offsets);
-        for (topic, stats) in statistics.topics {
-            for (partition, stats) in stats.partitions {
-                // -1 is librdkafka's "unknown"; the internal UA partition has id -1.
-                let end = if self.read_committed {
-                    stats.ls_offset
-                } else {
-                    stats.hi_offset
-                };
-                if partition >= 0 && end >= 0 {
-                    end_offsets.insert((topic.clone(), partition), end);
-                }
-            }
-        }
+impl Default for SourceConsumerContext {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

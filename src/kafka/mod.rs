@@ -6,3 +6,6 @@ pub mod connectivity;
 pub mod context;
 pub mod groups;
 pub mod headers;
+pub(crate) mod native;
+pub mod offsets;
+pub mod topic_ids;

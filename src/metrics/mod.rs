@@ -38,8 +38,10 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+mod cutover;
 mod health;
 
+pub use cutover::LagFigures;
 pub use health::MembershipFigures;
 
 use crate::plan::FlowId;
@@ -104,6 +106,8 @@ struct Inner {
     last_reload_success: Gauge,
     /// Task restarts, held partitions, records deleted before replication (`health.rs`).
     health: health::HealthFamilies,
+    /// Lag monitor figures, alarms, group translation and sync state (`cutover.rs`).
+    cutover: cutover::CutoverFamilies,
     /// Which label sets exist, so that a flow or partition can be removed completely and
     /// [`Metrics::tick`] can visit every window.
     book: Mutex<Book>,
@@ -644,6 +648,7 @@ impl Metrics {
             reloads,
             last_reload_success,
             health: health::HealthFamilies::register(registry)?,
+            cutover: cutover::CutoverFamilies::register(registry)?,
             book: Mutex::new(Book::default()),
             tick_period_ms: AtomicU64::new(DEFAULT_TICK.as_millis() as u64),
         };
@@ -846,6 +851,7 @@ impl Metrics {
                 .checkpoint_age
                 .remove_label_values(&as_strs(&group_shared.labels));
         }
+        self.inner.cutover.remove_group(flow, group);
     }
 
     /// Sets the one-hot `kafka_mirrord_flow_state`.
@@ -911,6 +917,47 @@ impl Metrics {
     /// The flow's group membership series.
     pub fn set_membership(&self, flow: &FlowId, figures: &MembershipFigures) {
         self.inner.health.membership(flow, figures);
+    }
+
+    /// One lag monitor round: caught up, lag, age of the oldest unreplicated record, alarms,
+    /// cutover readiness.
+    pub fn lag_round(
+        &self,
+        flow: &FlowId,
+        figures: &LagFigures,
+        alarms: &HashMap<crate::status::AlarmKind, usize>,
+    ) {
+        self.inner.cutover.lag_round(flow, figures, alarms);
+    }
+
+    /// The lag of a partition this process copies (`kafka_mirrord_replication_lag_records` and
+    /// Strimzi's consumer-lag series); nothing for a partition without series here.
+    pub fn set_partition_lag(&self, flow: &FlowId, topic: &str, partition: i32, lag: i64) {
+        let shared = self
+            .book()
+            .partitions
+            .get(&(flow.clone(), topic.to_string(), partition))
+            .cloned();
+        if let Some(shared) = shared {
+            SourcePartitionMetrics { shared }.set_lag(lag);
+        }
+    }
+
+    /// How the group's committed offsets translate.
+    pub fn set_group_translation(
+        &self,
+        flow: &FlowId,
+        group: &str,
+        translation: Option<crate::status::GroupTranslation>,
+    ) {
+        self.inner
+            .cutover
+            .group_translation(flow, group, translation);
+    }
+
+    /// The group's offsets on the target, one-hot over [`cutover::GROUP_SYNC_STATES`].
+    pub fn set_group_sync_state(&self, flow: &FlowId, group: &str, state: &str) {
+        self.inner.cutover.group_sync_state(flow, group, state);
     }
 
     /// Counts records deleted at the source before they were replicated.
@@ -993,6 +1040,7 @@ impl Metrics {
         }
         let _ = inner.latency.remove_label_values(&[flow_text.as_str()]);
         inner.health.remove_flow(flow);
+        inner.cutover.remove_flow(flow);
     }
 
     /// Closes the statistics windows and publishes MM2's rate/min/max/avg gauges, the

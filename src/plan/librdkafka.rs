@@ -754,8 +754,6 @@ pub fn role_defaults(
             ("fetch.queue.backoff.ms", "10"),
             // Never copy records of aborted source transactions (librdkafka's default, made explicit).
             ("isolation.level", "read_committed"),
-            // Partition end offsets for the lag metric come from librdkafka's statistics.
-            ("statistics.interval.ms", "5000"),
         ],
         ClientRole::TargetProducer => {
             let mut defaults = vec![

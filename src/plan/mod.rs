@@ -129,6 +129,9 @@ pub struct OffsetStoragePlan {
     pub partitions: i32,
     pub replication_factor: i16,
     pub flush_interval_ms: i64,
+    /// `mm2-mirrord-offset-history.<source>.internal` on the target: where the offset delta of
+    /// each partition changes (docs/offset-translation.md).
+    pub history_topic: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

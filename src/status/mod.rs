@@ -15,10 +15,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+pub mod cutover;
+mod entries;
+mod handle;
 mod report;
+use entries::FlowEntry;
+pub use handle::{FlowStatusHandle, Measured};
 pub use report::{
-    summary_line, FlowStatus, GroupStatus, MemberStatus, MembershipStatus, PartitionStatus, Stall,
-    StatusReport, Summary, TaskStatus, TopicStatus, UnusualRecords,
+    summary_line, Alarm, AlarmKind, FlowStatus, GroupStatus, GroupTranslation, MemberStatus,
+    MembershipStatus, PartitionStatus, Stall, StatusReport, Summary, TaskStatus, TopicStatus,
+    UnusualRecords,
 };
 
 use crate::plan::diff::PlanDiff;
@@ -200,64 +206,6 @@ struct Board {
     next_instance: u64,
 }
 
-#[derive(Debug)]
-struct FlowEntry {
-    instance: u64,
-    state: FlowState,
-    since_unix_ms: u64,
-    last_error: Option<String>,
-    tasks: BTreeMap<String, TaskEntry>,
-    membership: Option<MembershipStatus>,
-    /// source topic → partition → what is known about it.
-    topics: BTreeMap<String, BTreeMap<i32, PartitionEntry>>,
-    groups: BTreeMap<String, GroupEntry>,
-}
-
-#[derive(Debug, Clone)]
-struct TaskEntry {
-    state: TaskState,
-    since_unix_ms: u64,
-    restarts: u64,
-    last_error: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-struct PartitionEntry {
-    source_end_offset: Option<i64>,
-    replicated_offset: Option<i64>,
-    stalled: Option<Stall>,
-    records_skipped: u64,
-    unusual: Option<UnusualRecords>,
-}
-
-impl PartitionEntry {
-    fn lag(&self) -> Option<i64> {
-        Some((self.source_end_offset? - self.replicated_offset?).max(0))
-    }
-}
-
-#[derive(Debug, Clone)]
-struct GroupEntry {
-    checkpointed: bool,
-    skipped_reason: Option<String>,
-    last_checkpoint_unix_ms: Option<u64>,
-}
-
-impl FlowEntry {
-    fn new(instance: u64) -> FlowEntry {
-        FlowEntry {
-            instance,
-            state: FlowState::Starting,
-            since_unix_ms: unix_ms_now(),
-            last_error: None,
-            tasks: BTreeMap::new(),
-            membership: None,
-            topics: BTreeMap::new(),
-            groups: BTreeMap::new(),
-        }
-    }
-}
-
 impl Default for StatusBoard {
     fn default() -> Self {
         StatusBoard::new()
@@ -290,7 +238,9 @@ impl StatusBoard {
         let mut board = self.lock();
         let instance = board.next_instance;
         board.next_instance += 1;
-        board.flows.insert(flow.clone(), FlowEntry::new(instance));
+        board
+            .flows
+            .insert(flow.clone(), FlowEntry::new(instance, unix_ms_now()));
         FlowStatusHandle {
             board: self.clone(),
             id: flow.clone(),
@@ -328,6 +278,7 @@ impl StatusBoard {
 
     pub fn snapshot(&self) -> StatusReport {
         let board = self.lock();
+        let now = unix_ms_now();
         let mut summary = Summary::default();
         let mut flows = Vec::with_capacity(board.flows.len());
         for (id, entry) in &board.flows {
@@ -340,77 +291,15 @@ impl StatusBoard {
                 FlowState::Error => summary.error += 1,
                 FlowState::Standby => summary.standby += 1,
             }
-            let mut flow_lag = 0i64;
-            let mut caught_up = true;
-            let mut topics = Vec::with_capacity(entry.topics.len());
-            for (name, partitions) in &entry.topics {
-                let mut topic_lag = 0i64;
-                let mut rows = Vec::with_capacity(partitions.len());
-                for (&partition, known) in partitions {
-                    let lag = known.lag();
-                    match lag {
-                        Some(lag) => {
-                            topic_lag = topic_lag.saturating_add(lag);
-                            caught_up &= lag == 0;
-                        }
-                        None => {
-                            summary.lag_unknown_partitions += 1;
-                            caught_up = false;
-                        }
-                    }
-                    if known.stalled.is_some() {
-                        summary.stalled_partitions += 1;
-                        caught_up = false;
-                    }
-                    rows.push(PartitionStatus {
-                        partition,
-                        source_end_offset: known.source_end_offset,
-                        replicated_offset: known.replicated_offset,
-                        lag,
-                        stalled: known.stalled.clone(),
-                        records_skipped: known.records_skipped,
-                        unusual_records: known.unusual.clone(),
-                    });
-                }
-                flow_lag = flow_lag.saturating_add(topic_lag);
-                topics.push(TopicStatus {
-                    name: name.clone(),
-                    lag: topic_lag,
-                    partitions: rows,
-                });
+            let mut flow = entry.report(id.to_string(), &mut summary);
+            if flow.lag_monitor_since_unix_ms.is_some() {
+                flow.cutover = Some(cutover::judge(
+                    &flow,
+                    &cutover::CutoverOptions::default(),
+                    now,
+                ));
             }
-            summary.lag = summary.lag.saturating_add(flow_lag);
-            flows.push(FlowStatus {
-                id: id.to_string(),
-                state: entry.state,
-                since_unix_ms: entry.since_unix_ms,
-                last_error: entry.last_error.clone(),
-                lag: flow_lag,
-                caught_up,
-                tasks: entry
-                    .tasks
-                    .iter()
-                    .map(|(name, task)| TaskStatus {
-                        name: name.clone(),
-                        state: task.state,
-                        since_unix_ms: task.since_unix_ms,
-                        restarts: task.restarts,
-                        last_error: task.last_error.clone(),
-                    })
-                    .collect(),
-                topics,
-                groups: entry
-                    .groups
-                    .iter()
-                    .map(|(group, g)| GroupStatus {
-                        group: group.clone(),
-                        checkpointed: g.checkpointed,
-                        skipped_reason: g.skipped_reason.clone(),
-                        last_checkpoint_unix_ms: g.last_checkpoint_unix_ms,
-                    })
-                    .collect(),
-                membership: entry.membership.clone(),
-            });
+            flows.push(flow);
         }
         StatusReport {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -421,216 +310,97 @@ impl StatusBoard {
         }
     }
 
+    /// Asks the checkpoint task of every flow matching `flow` (all when `None`) for one
+    /// immediate round; per flow, the request number and where its completion shows, or why it
+    /// cannot run here (another node leads the flow).
+    pub fn request_final_sync(&self, flow: Option<&str>) -> Vec<(String, FinalSyncTicket)> {
+        let board = self.lock();
+        board
+            .flows
+            .iter()
+            .filter(|(id, _)| flow.map_or(true, |wanted| wanted == id.to_string()))
+            .map(|(id, entry)| {
+                let runs_checkpoints = entry
+                    .tasks
+                    .get("checkpoints")
+                    .is_some_and(|task| matches!(task.state, TaskState::Running));
+                let ticket = if runs_checkpoints {
+                    let mut number = 0;
+                    entry.final_sync_requested.send_modify(|requested| {
+                        *requested += 1;
+                        number = *requested;
+                    });
+                    Ok((number, entry.final_sync_done.subscribe()))
+                } else {
+                    Err(leader_hint(entry))
+                };
+                (id.to_string(), ticket)
+            })
+            .collect()
+    }
+
     /// One line for systemd's `STATUS=` (see [`summary_line`]).
     pub fn summary_line(&self) -> String {
         summary_line(&self.snapshot().summary)
     }
 }
 
-/// How one instance of a flow reports to the board. Cheap to clone; writes of an instance that a
-/// newer one replaced, or of a removed flow, are ignored.
-#[derive(Debug, Clone)]
-pub struct FlowStatusHandle {
-    board: StatusBoard,
-    id: FlowId,
-    instance: u64,
-}
+/// A final-sync request: its number and the done-counter to wait on, or why it cannot run here.
+pub type FinalSyncTicket = Result<(u64, tokio::sync::watch::Receiver<u64>), String>;
 
-impl FlowStatusHandle {
-    pub fn id(&self) -> &FlowId {
-        &self.id
-    }
-
-    fn with(&self, update: impl FnOnce(&mut FlowEntry)) {
-        let mut board = self.board.lock();
-        if let Some(entry) = board.flows.get_mut(&self.id) {
-            if entry.instance == self.instance {
-                update(entry);
-            }
-        }
-    }
-
-    /// Sets the flow's state. `last_error` replaces the stored error when `Some`; it is kept when
-    /// `None`, so that `running` after a retry still shows why it retried (cleared by
-    /// [`FlowStatusHandle::clear_error`]).
-    pub fn set_state(&self, state: FlowState, last_error: Option<String>) {
-        self.with(|entry| {
-            if entry.state != state {
-                entry.state = state;
-                entry.since_unix_ms = unix_ms_now();
-            }
-            if last_error.is_some() {
-                entry.last_error = last_error;
-            }
-        });
-    }
-
-    pub fn clear_error(&self) {
-        self.with(|entry| entry.last_error = None);
-    }
-
-    /// Records one task's state, restart count and last error (kept when `None`).
-    pub fn set_task(
-        &self,
-        task: &str,
-        state: TaskState,
-        restarts: u64,
-        last_error: Option<String>,
-    ) {
-        self.with(|entry| {
-            let now = unix_ms_now();
-            let slot = entry
-                .tasks
-                .entry(task.to_string())
-                .or_insert_with(|| TaskEntry {
-                    state,
-                    since_unix_ms: now,
-                    restarts,
-                    last_error: None,
-                });
-            if slot.state != state {
-                slot.state = state;
-                slot.since_unix_ms = now;
-            }
-            slot.restarts = restarts;
-            if last_error.is_some() {
-                slot.last_error = last_error;
-            }
-        });
-    }
-
-    /// The flow's group membership as this process sees it.
-    pub fn set_membership(&self, membership: MembershipStatus) {
-        self.with(|entry| entry.membership = Some(membership));
-    }
-
-    pub fn remove_task(&self, task: &str) {
-        self.with(|entry| {
-            entry.tasks.remove(task);
-        });
-    }
-
-    fn partition(&self, topic: &str, partition: i32, update: impl FnOnce(&mut PartitionEntry)) {
-        self.with(|entry| {
-            update(
-                entry
-                    .topics
-                    .entry(topic.to_string())
-                    .or_default()
-                    .entry(partition)
-                    .or_default(),
-            )
-        });
-    }
-
-    /// Records a source partition's offsets; `None` keeps the value stored before, so the end
-    /// offset and the replicated position can be reported by different code paths.
-    /// `replicated_offset` is the next offset to replicate (last replicated + 1).
-    pub fn set_partition(
-        &self,
-        topic: &str,
-        partition: i32,
-        source_end_offset: Option<i64>,
-        replicated_offset: Option<i64>,
-    ) {
-        self.partition(topic, partition, |known| {
-            if source_end_offset.is_some() {
-                known.source_end_offset = source_end_offset;
-            }
-            if replicated_offset.is_some() {
-                known.replicated_offset = replicated_offset;
-            }
-        });
-    }
-
-    /// A partition the flow no longer replicates (topic deleted or excluded).
-    pub fn remove_partition(&self, topic: &str, partition: i32) {
-        self.with(|entry| {
-            if let Some(partitions) = entry.topics.get_mut(topic) {
-                partitions.remove(&partition);
-                if partitions.is_empty() {
-                    entry.topics.remove(topic);
-                }
-            }
-        });
-    }
-
-    /// The replicated position (next offset to copy) of every partition that has one.
-    pub fn replicated_positions(&self) -> std::collections::HashMap<(String, i32), i64> {
-        let mut positions = std::collections::HashMap::new();
-        self.with(|entry| {
-            for (topic, partitions) in &entry.topics {
-                for (partition, known) in partitions {
-                    if let Some(next) = known.replicated_offset {
-                        positions.insert((topic.clone(), *partition), next);
-                    }
-                }
-            }
-        });
-        positions
-    }
-
-    /// Marks a partition as held at a poison record (`Some`) or flowing again (`None`).
-    pub fn set_stall(&self, topic: &str, partition: i32, stall: Option<Stall>) {
-        self.partition(topic, partition, |known| known.stalled = stall);
-    }
-
-    /// Counts records deleted at the source before they were replicated.
-    pub fn add_skipped(&self, topic: &str, partition: i32, records: u64) {
-        self.partition(topic, partition, |known| {
-            known.records_skipped = known.records_skipped.saturating_add(records)
-        });
-    }
-
-    /// Counts records copied byte for byte that Java clients would read differently.
-    pub fn note_unusual(&self, topic: &str, partition: i32, offset: i64, reason: &str) {
-        self.partition(topic, partition, |known| {
-            let count = known.unusual.as_ref().map_or(0, |u| u.count) + 1;
-            known.unusual = Some(UnusualRecords {
-                count,
-                last_offset: offset,
-                reason: reason.to_string(),
-            });
-        });
-    }
-
-    /// Records a consumer group's checkpoint state. `checkpointed = true` also stamps the time of
-    /// the last checkpoint.
-    pub fn set_group(&self, group: &str, checkpointed: bool, skipped_reason: Option<String>) {
-        self.with(|entry| {
-            let previous = entry
-                .groups
-                .get(group)
-                .and_then(|g| g.last_checkpoint_unix_ms);
-            entry.groups.insert(
-                group.to_string(),
-                GroupEntry {
-                    checkpointed,
-                    skipped_reason,
-                    last_checkpoint_unix_ms: if checkpointed {
-                        Some(unix_ms_now())
-                    } else {
-                        previous
-                    },
-                },
-            );
-        });
-    }
-
-    pub fn remove_group(&self, group: &str) {
-        self.with(|entry| {
-            entry.groups.remove(group);
-        });
+/// Why a flow's checkpoints do not run in this process, naming the node that runs them.
+fn leader_hint(entry: &FlowEntry) -> String {
+    let leader = entry
+        .membership
+        .as_ref()
+        .and_then(|m| m.members.iter().find(|member| member.leader).cloned());
+    match leader {
+        Some(leader) if !leader.this_process => format!(
+            "this process does not run the flow's checkpoints; its leader does: host {}{}",
+            leader.host,
+            leader
+                .pid
+                .map(|pid| format!(" (pid {pid})"))
+                .unwrap_or_default()
+        ),
+        _ => "the flow's checkpoint task is not running here (checkpoints disabled, or starting)"
+            .to_string(),
     }
 }
 
-fn unix_ms_now() -> u64 {
+pub(crate) fn unix_ms_now() -> u64 {
     crate::clock::unix_ms().max(0) as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the lag monitor (`end`) and a source task (`next`) would report.
+    fn measure(
+        flow: &FlowStatusHandle,
+        topic: &str,
+        partition: i32,
+        end: Option<i64>,
+        next: Option<i64>,
+    ) {
+        if let Some(end) = end {
+            flow.set_measured(
+                topic,
+                partition,
+                Measured {
+                    end,
+                    earliest: 0,
+                    stored_next: None,
+                    last_write_unix_ms: None,
+                },
+            );
+        }
+        if let Some(next) = next {
+            flow.set_replicated(topic, partition, next);
+        }
+        flow.set_lag_round(true, None, 1);
+    }
 
     fn id(source: &str, target: &str) -> FlowId {
         FlowId {
@@ -644,11 +414,11 @@ mod tests {
         let board = StatusBoard::new();
         let ab = board.register_flow(&id("A", "B"));
         ab.set_state(FlowState::Running, None);
-        ab.set_partition("orders", 0, Some(100), Some(90));
-        ab.set_partition("orders", 1, Some(50), Some(50));
-        ab.set_partition("payments", 0, Some(7), Some(2));
+        measure(&ab, "orders", 0, Some(100), Some(90));
+        measure(&ab, "orders", 1, Some(50), Some(50));
+        measure(&ab, "payments", 0, Some(7), Some(2));
         // A position past the end (end offset reported earlier than the position) is lag 0.
-        ab.set_partition("payments", 1, Some(3), Some(5));
+        measure(&ab, "payments", 1, Some(3), Some(5));
 
         let report = board.snapshot();
         let flow = &report.flows[0];
@@ -663,8 +433,8 @@ mod tests {
         assert_eq!(report.summary.running, 1);
 
         // Catching up.
-        ab.set_partition("orders", 0, None, Some(100));
-        ab.set_partition("payments", 0, None, Some(7));
+        measure(&ab, "orders", 0, None, Some(100));
+        measure(&ab, "payments", 0, None, Some(7));
         let report = board.snapshot();
         assert_eq!(report.summary.lag, 0);
         assert!(report.flows[0].caught_up);
@@ -675,12 +445,12 @@ mod tests {
     fn unknown_offsets_give_unknown_lag_and_keep_earlier_values() {
         let board = StatusBoard::new();
         let ab = board.register_flow(&id("A", "B"));
-        ab.set_partition("t", 0, Some(10), None);
+        measure(&ab, "t", 0, Some(10), None);
         let report = board.snapshot();
         assert_eq!(report.flows[0].topics[0].partitions[0].lag, None);
         assert_eq!(report.summary.lag_unknown_partitions, 1);
         assert!(!report.flows[0].caught_up);
-        ab.set_partition("t", 0, None, Some(4));
+        measure(&ab, "t", 0, None, Some(4));
         let partition = board.snapshot().flows[0].topics[0].partitions[0].clone();
         assert_eq!(partition.source_end_offset, Some(10));
         assert_eq!(partition.replicated_offset, Some(4));
@@ -695,11 +465,11 @@ mod tests {
         let board = StatusBoard::new();
         let old = board.register_flow(&id("A", "B"));
         old.set_state(FlowState::Running, None);
-        old.set_partition("t", 0, Some(10), Some(10));
+        measure(&old, "t", 0, Some(10), Some(10));
         let new = board.register_flow(&id("A", "B"));
         // The old instance's final report arrives after the new one started.
         old.set_state(FlowState::Stopped, Some("late".into()));
-        old.set_partition("t", 0, Some(99), Some(1));
+        measure(&old, "t", 0, Some(99), Some(1));
         let report = board.snapshot();
         assert_eq!(report.flows[0].state, FlowState::Starting);
         assert_eq!(report.flows[0].last_error, None);
@@ -721,8 +491,8 @@ mod tests {
         ba.set_state(FlowState::Retrying, Some("`B` unreachable".into()));
         let cb = board.register_flow(&id("C", "B"));
         cb.set_state(FlowState::Error, Some("denied".into()));
-        ab.set_partition("t", 0, Some(120), Some(0));
-        ab.set_partition("t", 1, Some(1), None);
+        measure(&ab, "t", 0, Some(120), Some(0));
+        measure(&ab, "t", 1, Some(1), None);
         assert_eq!(
             board.summary_line(),
             "1/3 flows running (1 retrying, 1 error), lag 120 (1 partitions unknown)"
@@ -748,7 +518,7 @@ mod tests {
             attempts: 1,
             next_retry_unix_ms: 2,
         };
-        ab.set_partition("t", 1, None, Some(1));
+        measure(&ab, "t", 1, None, Some(1));
         ab.set_stall("t", 1, Some(stall.clone()));
         let report = board.snapshot();
         assert_eq!(report.summary.stalled_partitions, 1);
@@ -811,7 +581,7 @@ mod tests {
         let board = StatusBoard::new();
         let ab = board.register_flow(&id("A", "B"));
         ab.set_state(FlowState::Retrying, Some("boom".into()));
-        ab.set_partition("t", 0, Some(3), Some(1));
+        measure(&ab, "t", 0, Some(3), Some(1));
         ab.add_skipped("t", 0, 5);
         ab.note_unusual("t", 0, 2, "header key is not UTF-8");
         ab.set_task("source-0", TaskState::Error, 2, Some("denied".into()));

@@ -45,9 +45,30 @@ pub struct FlowStatus {
     pub last_error: Option<String>,
     /// Sum of the known partition lags of this flow.
     pub lag: i64,
-    /// Every partition has a known lag of 0 (vacuously true without partitions, e.g. for a
-    /// heartbeats-only flow).
+    /// Every selected partition has a known lag of 0, measured by the lag monitor (a
+    /// heartbeats-only flow has none and is caught up).
     pub caught_up: bool,
+    /// The lag monitor measured every selected partition in its last round (lag 0 before that
+    /// means nothing).
+    #[serde(default)]
+    pub lag_complete: bool,
+    /// Age of the oldest record not replicated yet, in seconds (0 when caught up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<u64>,
+    /// Since when the lag monitor watches the source (the quiet gate needs that long).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_monitor_since_unix_ms: Option<u64>,
+    /// Conditions the operator must know about (records lost at the source, a re-created topic,
+    /// someone else writing to a remote topic).
+    #[serde(default)]
+    pub alarms: Vec<Alarm>,
+    /// `sync.group.offsets.enabled`: groups' offsets are committed on the target.
+    #[serde(default)]
+    pub sync_group_offsets: bool,
+    /// Whether consumers and producers may move to the target now, gate by gate, with the
+    /// default options of `kafka-mirrord cutover` (all topics and groups, 30 s quiet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover: Option<super::cutover::CutoverVerdict>,
     /// The flow's tasks, each supervised (restarted with backoff) on its own.
     #[serde(default)]
     pub tasks: Vec<TaskStatus>,
@@ -110,6 +131,16 @@ pub struct TopicStatus {
     /// The source topic.
     pub name: String,
     pub lag: i64,
+    /// A heartbeats topic: replicated like MM2 does, but no consumer's business, so not judged by
+    /// the cutover gates (heartbeats keep coming while the flow runs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub heartbeats: bool,
+    /// When the source's end last moved (a record written), as seen by the lag monitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_write_unix_ms: Option<u64>,
+    /// The topic's lag over the last minutes, oldest first, one sample every 10 s.
+    #[serde(default)]
+    pub lag_trend: Vec<i64>,
     pub partitions: Vec<PartitionStatus>,
 }
 
@@ -119,10 +150,21 @@ pub struct PartitionStatus {
     /// The source partition's end: the last stable offset for `read_committed` (what can be
     /// read), the high watermark otherwise.
     pub source_end_offset: Option<i64>,
-    /// The next source offset to replicate: last replicated offset + 1.
+    /// The next source offset to replicate: last replicated offset + 1 (markers and aborted
+    /// records past the last copied record count as replicated).
     pub replicated_offset: Option<i64>,
     /// `source_end_offset − replicated_offset` (never negative); `None` until both are known.
     pub lag: Option<i64>,
+    /// The next source offset to replicate by the *stored* progress (what a restart, another
+    /// node and the offset translation rely on); the cutover's lag gate waits for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_offset: Option<i64>,
+    /// The source partition's log start (records below were deleted by retention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earliest_offset: Option<i64>,
+    /// When the source's end last moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_write_unix_ms: Option<u64>,
     /// Set while the partition is held at a record the target does not accept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled: Option<Stall>,
@@ -166,6 +208,79 @@ pub struct GroupStatus {
     /// Why the group is not checkpointed or synced (e.g. active on the target).
     pub skipped_reason: Option<String>,
     pub last_checkpoint_unix_ms: Option<u64>,
+    /// How its committed offsets translate: exactly, or with at most some re-reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translation: Option<GroupTranslation>,
+    /// Its offsets on the target (`sync.group.offsets.enabled`): `in_sync`, `active_on_target`,
+    /// `target_ahead`, `no_translation`; absent while not synced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_offsets: Option<String>,
+    /// Members seen on the source and on the target at the last look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_members: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_members: Option<usize>,
+}
+
+/// How well a group's committed offsets translate to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum GroupTranslation {
+    /// Moved consumers resume at exactly the record after their last committed one.
+    Exact,
+    /// They may read up to `max_rereads` records again (never skip one).
+    Approximate { max_rereads: i64 },
+}
+
+impl GroupTranslation {
+    pub fn describe(self) -> String {
+        match self {
+            GroupTranslation::Exact => "exact".to_string(),
+            GroupTranslation::Approximate { max_rereads } => {
+                format!("approximate (at most {max_rereads} re-reads)")
+            }
+        }
+    }
+}
+
+/// Something the operator must know before a cutover; one WARN per episode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alarm {
+    pub kind: AlarmKind,
+    /// The source topic.
+    pub topic: String,
+    pub partition: i32,
+    pub since_unix_ms: u64,
+    /// Records concerned (skipped, or written by someone else), when known.
+    pub count: u64,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmKind {
+    /// Source retention (or DeleteRecords) deleted records before they were replicated.
+    RecordsSkipped,
+    /// The source topic was deleted and created again (new topic id; its offsets started over).
+    TopicRecreated,
+    /// The remote topic's end moved beyond what kafka-mirrord wrote: someone else writes to it.
+    ForeignWrites,
+}
+
+impl AlarmKind {
+    pub const ALL: [AlarmKind; 3] = [
+        AlarmKind::RecordsSkipped,
+        AlarmKind::TopicRecreated,
+        AlarmKind::ForeignWrites,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmKind::RecordsSkipped => "records_skipped",
+            AlarmKind::TopicRecreated => "topic_recreated",
+            AlarmKind::ForeignWrites => "foreign_writes",
+        }
+    }
 }
 
 /// One line for systemd's `STATUS=`: "3 flows running, lag 0", or when not all run

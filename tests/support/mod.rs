@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the fixture
 
+pub mod consumers;
 pub mod faults;
 
 use std::collections::BTreeMap;
@@ -181,6 +182,28 @@ pub fn produce(bootstrap: &str, topic: &str, partition: i32, records: &[TestReco
         .set("enable.idempotence", "true")
         .set("linger.ms", "5");
     let producer: ThreadedProducer<DefaultProducerContext> = config.create().unwrap();
+    send_records(&producer, topic, partition, records);
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// An idempotent producer that never gives a record up (`message.timeout.ms = 0`): for streams
+/// that must go on across a broker restart without gaps or duplicates.
+pub fn patient_producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
+    let mut config = client_config(bootstrap);
+    config
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "0")
+        .set("linger.ms", "5");
+    config.create().unwrap()
+}
+
+/// Queues `records` to `topic`/`partition` (waiting for room in the queue, never dropping one).
+pub fn send_records(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    partition: i32,
+    records: &[TestRecord],
+) {
     for record in records {
         let headers = record
             .headers
@@ -212,23 +235,61 @@ pub fn produce(bootstrap: &str, topic: &str, partition: i32, records: &[TestReco
             }
         }
     }
-    producer.flush(Duration::from_secs(60)).unwrap();
 }
 
-/// Partition → (low, high) watermarks.
+/// Partition → (low, high) watermarks. Retried for a while when a broker answers with a passing
+/// error (a leader not elected yet after a broker restart in an earlier test).
 pub fn watermarks(bootstrap: &str, topic: &str) -> Vec<(i64, i64)> {
-    let consumer: BaseConsumer = client_config(bootstrap).create().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match try_watermarks(bootstrap, topic) {
+            Ok(marks) => return marks,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("watermarks of {topic}: {error}; retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(error) => panic!("watermarks of {topic}: {error}"),
+        }
+    }
+}
+
+fn try_watermarks(bootstrap: &str, topic: &str) -> Result<Vec<(i64, i64)>, String> {
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .create()
+        .map_err(|e| e.to_string())?;
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    let partitions = metadata.topics()[0].partitions().len() as i32;
+        .map_err(|e| e.to_string())?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .ok_or("no such topic")?
+        .partitions()
+        .len() as i32;
     (0..partitions)
         .map(|p| {
             consumer
                 .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .unwrap()
+                .map_err(|e| e.to_string())
         })
         .collect()
+}
+
+/// [`record_count`], `None` while the cluster answers with an error (e.g. a broker just thawed).
+pub fn try_record_count(bootstrap: &str, topic: &str) -> Option<i64> {
+    let consumer: BaseConsumer = client_config(bootstrap).create().ok()?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .ok()?;
+    let partitions = metadata.topics().first()?.partitions().len() as i32;
+    let mut total = 0;
+    for partition in 0..partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .ok()?;
+        total += high - low;
+    }
+    Some(total)
 }
 
 /// Total records (high watermark sum) of a topic, 0 if it does not exist.

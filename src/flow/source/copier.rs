@@ -17,6 +17,7 @@ use super::delivery::{self, Slot, TargetContext};
 use super::sync_sender::SyncSender;
 use super::{HeldPartitions, Hold, TaskInput};
 use crate::flow::assignment::{partitions_of_slot, PartitionSet, TopicPartition};
+use crate::flow::offset_history::StoredProgress;
 use crate::flow::task::TaskFailure;
 use crate::flow::FlowTelemetry;
 use crate::kafka::context::SourceConsumerContext;
@@ -55,8 +56,8 @@ pub(super) struct Copier {
     pub syncs: Option<Arc<SyncSender>>,
     pub telemetry: FlowTelemetry,
     pub stop: Stop,
-    /// Stored progress read at start: (topic, partition) → last replicated upstream offset.
-    stored: HashMap<TopicPartition, i64>,
+    /// Stored progress read at start (or kept from a removed slot), per partition.
+    stored: HashMap<TopicPartition, StoredProgress>,
     /// Source topic → slot index per partition number (active slots only).
     lookup: HashMap<String, HashMap<i32, usize>>,
     /// The last (topic, partition, slot) found in `lookup`; cleared when partitions are removed.
@@ -83,7 +84,7 @@ impl Copier {
         consumer: BaseConsumer<SourceConsumerContext>,
         syncs: Option<Arc<SyncSender>>,
         telemetry: FlowTelemetry,
-        stored: HashMap<TopicPartition, i64>,
+        stored: HashMap<TopicPartition, StoredProgress>,
         stop: Stop,
     ) -> Copier {
         Copier {
@@ -173,7 +174,7 @@ impl Copier {
                 topic,
                 *partition,
                 target_topic,
-                stored.unwrap_or(-1),
+                stored,
                 metrics,
                 one_by_one_until,
             );
@@ -189,7 +190,7 @@ impl Copier {
                 .insert(*partition, index);
             // Resume after the last replicated record; otherwise `auto.offset.reset` (earliest,
             // as MM2).
-            let (offset, next) = match stored {
+            let (offset, next) = match stored.map(|stored| stored.offset) {
                 Some(offset) if offset >= 0 => (Offset::Offset(offset + 1), offset + 1),
                 _ if start_at_end => (Offset::End, -1),
                 _ => (Offset::Beginning, -1),
@@ -207,8 +208,8 @@ impl Copier {
         Ok(())
     }
 
-    /// Seeds end offsets so lag is known at once, and reports records deleted at the source
-    /// (retention, DeleteRecords) while nothing replicated them: MM2 skips them silently.
+    /// Reports records deleted at the source (retention, DeleteRecords) while nothing replicated
+    /// them: MM2 skips them silently.
     fn check_deleted_while_stopped(&mut self, partitions: &[TopicPartition]) {
         // With `auto.offset.reset = none` nothing is skipped: the fetch fails and the partition
         // is held (`check_resets`).
@@ -223,16 +224,16 @@ impl Copier {
             if self.stop.is_requested() {
                 return;
             }
-            let Ok((low, high)) =
+            let Ok((low, _)) =
                 self.consumer
                     .fetch_watermarks(topic, *partition, Duration::from_secs(2))
             else {
                 continue;
             };
-            self.consumer
-                .context()
-                .seed_end_offset(topic, *partition, high);
-            let resume_at = self.stored.get(&(topic.clone(), *partition)).map(|o| o + 1);
+            let resume_at = self
+                .stored
+                .get(&(topic.clone(), *partition))
+                .map(|stored| stored.offset + 1);
             if let Some(resume_at) = resume_at.filter(|&next| skips && next < low) {
                 self.report_skipped(topic, *partition, resume_at, low, "while stopped");
             }
@@ -270,8 +271,16 @@ impl Copier {
             if let Some(index) = removed {
                 slots[index].retired.store(true, Ordering::Release);
                 // Its acknowledged progress is kept for a later add (a held partition retried).
-                self.stored
-                    .insert((topic.clone(), *partition), slots[index].safe_progress());
+                let offset = slots[index].safe_progress();
+                let next_downstream =
+                    slots[index].with_runs(|runs| runs.next_downstream_after(offset));
+                self.stored.insert(
+                    (topic.clone(), *partition),
+                    StoredProgress {
+                        offset,
+                        next_downstream,
+                    },
+                );
                 if let Some(syncs) = &self.syncs {
                     syncs.forget(index);
                 }
@@ -323,6 +332,45 @@ impl Copier {
             .map(|(slot, (first, last, reason))| {
                 refused(&slot.source_topic, slot.partition, first, last, &reason)
             })
+    }
+
+    /// Counts transaction markers and aborted records as replicated: a partition whose every
+    /// consumed record is acknowledged, and whose consumer position moved past them (it skips
+    /// control records and, with `read_committed`, aborted ones), is replicated up to that
+    /// position. So its stored progress and lag reach the source's end, which is what a
+    /// `read_committed` reader of the source can get. Returns the slots that moved.
+    pub fn advance_past_markers(&mut self) -> Vec<usize> {
+        let Ok(positions) = self.consumer.position() else {
+            return Vec::new();
+        };
+        let mut moved = Vec::new();
+        for (index, slot) in self.active_slots() {
+            let next = self.next_offset.get(index).copied().unwrap_or(-1);
+            if next < 0 || slot.failed.load(Ordering::Acquire) != i64::MAX {
+                continue;
+            }
+            if slot.acked.load(Ordering::Acquire) + 1 != next {
+                continue; // records in flight
+            }
+            let position = positions
+                .find_partition(&slot.source_topic, slot.partition)
+                .and_then(|element| match element.offset() {
+                    Offset::Offset(offset) => Some(offset),
+                    _ => None,
+                });
+            if let Some(position) = position.filter(|position| *position > next) {
+                // The history learns where the next record goes before progress may pass the
+                // markers; unknown (nothing copied since another tool stored the progress), the
+                // markers wait for the next record.
+                if !slot.with_runs(|runs| runs.skipped_to(position)) {
+                    continue;
+                }
+                slot.acked.fetch_max(position - 1, Ordering::AcqRel);
+                self.next_offset[index] = position;
+                moved.push(index);
+            }
+        }
+        moved
     }
 
     pub fn suspect_deleted_records(&mut self) {
@@ -460,7 +508,7 @@ fn replicate(
     if !(0..=delivery::MAX_OFFSET).contains(&upstream) {
         slot.fail(
             upstream,
-            format!("source offset {upstream} is beyond the delivery bookkeeping (2^47)"),
+            format!("source offset {upstream} is beyond the delivery bookkeeping (2^46)"),
         );
         producer.context().any_failed.store(true, Ordering::Release);
         return Sent::Yes;
@@ -495,7 +543,7 @@ fn replicate(
     });
     let mut record = BaseRecord::with_opaque_to(
         slot.target_topic.as_str(),
-        delivery::opaque(slot_index, upstream, false),
+        delivery::opaque(slot_index, upstream, delivery::Written::Record),
     )
     .partition(partition);
     if let Some(key) = message.key() {

@@ -19,29 +19,52 @@ use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::ProducerContext;
 use tracing::{debug, warn};
 
+use super::runs::RunTracker;
 use super::sync_sender::SyncSender;
+use crate::flow::offset_history::StoredProgress;
 use crate::kafka::context::LoggingContext;
 use crate::metrics::{ReplicatedBatch, SourcePartitionMetrics};
 
-/// Bits of a delivery opaque: `[63] progress record | [62..47] slot | [46..0] offset`.
-const OFFSET_BITS: u32 = 47;
+/// Bits of a delivery opaque: `[63..62] kind | [61..46] slot | [45..0] offset`.
+const OFFSET_BITS: u32 = 46;
 const SLOT_BITS: u32 = 16;
+const KIND_SHIFT: u32 = OFFSET_BITS + SLOT_BITS;
 pub const MAX_OFFSET: i64 = (1 << OFFSET_BITS) - 1;
 pub const MAX_SLOTS: usize = 1 << SLOT_BITS;
-const PROGRESS_FLAG: usize = 1 << 63;
 
-/// The opaque of a replicated record (`progress = false`) or a progress record.
-pub fn opaque(slot: usize, offset: i64, progress: bool) -> usize {
-    debug_assert!(slot < MAX_SLOTS && (0..=MAX_OFFSET).contains(&offset));
-    let flag = if progress { PROGRESS_FLAG } else { 0 };
-    flag | (slot << OFFSET_BITS) | offset as usize
+/// What a record the target producer writes is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// A copied source record (the offset is its upstream offset).
+    Record = 0,
+    /// A progress record of the offsets topic (the offset is the progress stored).
+    Progress = 1,
+    /// A change point of the offset history (the offset is the point's upstream offset).
+    HistoryPoint = 2,
 }
 
-fn decode(opaque: usize) -> (bool, usize, i64) {
-    let progress = opaque & PROGRESS_FLAG != 0;
+/// The opaque of a record the target producer writes.
+pub fn opaque(slot: usize, offset: i64, kind: Written) -> usize {
+    debug_assert!(slot < MAX_SLOTS && (0..=MAX_OFFSET).contains(&offset));
+    ((kind as usize) << KIND_SHIFT) | (slot << OFFSET_BITS) | offset as usize
+}
+
+fn decode(opaque: usize) -> (Written, usize, i64) {
+    let kind = match opaque >> KIND_SHIFT {
+        0 => Written::Record,
+        1 => Written::Progress,
+        _ => Written::HistoryPoint,
+    };
     let slot = (opaque >> OFFSET_BITS) & (MAX_SLOTS - 1);
     let offset = (opaque & MAX_OFFSET as usize) as i64;
-    (progress, slot, offset)
+    (kind, slot, offset)
+}
+
+/// What the delivery callback keeps per partition behind one lock: the metrics batch and the
+/// offset delta's change points.
+pub struct Acks {
+    pub batch: ReplicatedBatch,
+    pub runs: RunTracker,
 }
 
 /// One source partition of a task. A partition that is removed and added back (or retried after
@@ -63,8 +86,12 @@ pub struct Slot {
     /// Last offset whose progress record was sent; falls back to `stored` when a send failed.
     pub storing: AtomicI64,
     pub metrics: SourcePartitionMetrics,
-    /// Filled by the delivery callback, published by the task loop.
-    pub replicated: Mutex<ReplicatedBatch>,
+    /// Filled by the delivery callback; the batch is published by the task loop, the change
+    /// points are written at the next flush.
+    pub acks: Mutex<Acks>,
+    /// [`RunTracker::floor`]: stored progress stays below the first change point not yet on the
+    /// target (kept in an atomic so `safe_progress` takes no lock).
+    pub history_floor: AtomicI64,
     /// Removed from the task (its reports no longer matter).
     pub retired: AtomicBool,
     /// Up to this source offset, records are sent one at a time (`Hold::OneByOneUntil`).
@@ -76,10 +103,11 @@ impl Slot {
         source_topic: &str,
         partition: i32,
         target_topic: String,
-        last_stored: i64,
+        stored: Option<StoredProgress>,
         metrics: SourcePartitionMetrics,
         one_by_one_until: i64,
     ) -> Slot {
+        let last_stored = stored.map_or(-1, |stored| stored.offset);
         Slot {
             source_topic: source_topic.to_string(),
             partition,
@@ -90,22 +118,35 @@ impl Slot {
             failure: Mutex::new(None),
             stored: AtomicI64::new(last_stored),
             storing: AtomicI64::new(last_stored),
-            replicated: Mutex::new(metrics.batch()),
+            acks: Mutex::new(Acks {
+                batch: metrics.batch(),
+                runs: RunTracker::new(stored),
+            }),
+            history_floor: AtomicI64::new(i64::MAX),
             metrics,
             retired: AtomicBool::new(false),
             one_by_one_until,
         }
     }
 
-    /// The offset that may be stored: acknowledged, and below any failure.
+    /// The offset that may be stored: acknowledged, below any failure, and below the first
+    /// change point of the offset history not yet on the target.
     pub fn safe_progress(&self) -> i64 {
         let acked = self.acked.load(Ordering::Acquire);
         let failed = self.failed.load(Ordering::Acquire);
-        if failed == i64::MAX {
-            acked
-        } else {
-            acked.min(failed - 1)
-        }
+        let floor = self.history_floor.load(Ordering::Acquire);
+        acked
+            .min(failed.saturating_sub(1))
+            .min(floor.saturating_sub(1))
+    }
+
+    /// Runs `change` on the change-point tracker and republishes its floor.
+    pub fn with_runs<T>(&self, change: impl FnOnce(&mut RunTracker) -> T) -> T {
+        let mut acks = lock(&self.acks);
+        let out = change(&mut acks.runs);
+        self.history_floor
+            .store(acks.runs.floor(), Ordering::Release);
+        out
     }
 
     /// Marks the record at `offset` as refused (a delivery report or a synchronous send error).
@@ -146,6 +187,9 @@ pub struct TargetContext {
     transactional_acks: Option<Mutex<Vec<(usize, i64, i64)>>>,
     /// Set when any slot failed, so the task loop checks one atomic.
     pub any_failed: AtomicBool,
+    /// The last failure writing progress or history (names the topic), for the task's error
+    /// should the producer stop over it.
+    pub internal_failure: Mutex<Option<String>>,
     last_progress_warning: AtomicI64,
     logging: LoggingContext,
 }
@@ -157,6 +201,7 @@ impl TargetContext {
             syncs,
             transactional_acks: exactly_once.then(|| Mutex::new(Vec::new())),
             any_failed: AtomicBool::new(false),
+            internal_failure: Mutex::new(None),
             last_progress_warning: AtomicI64::new(0),
             logging: LoggingContext::new("target-producer"),
         }
@@ -197,6 +242,45 @@ impl TargetContext {
     }
 }
 
+impl TargetContext {
+    fn progress_delivered(&self, slot: &Slot, offset: i64, result: &DeliveryResult<'_>) {
+        match result {
+            Ok(_) => {
+                slot.stored.fetch_max(offset, Ordering::AcqRel);
+                lock(&slot.acks).runs.trim(offset);
+            }
+            Err((error, _)) => {
+                // Sent again at the next flush.
+                let stored = slot.stored.load(Ordering::Acquire);
+                slot.storing.fetch_min(stored, Ordering::AcqRel);
+                self.internal_failed(slot, "source progress", error);
+            }
+        }
+    }
+
+    fn point_delivered(&self, slot: &Slot, upstream: i64, result: &DeliveryResult<'_>) {
+        if self.transactional_acks.is_some() {
+            return; // on the target once the transaction commits
+        }
+        match result {
+            Ok(_) => slot.with_runs(|runs| runs.stored(upstream)),
+            Err((error, _)) => {
+                slot.with_runs(|runs| runs.failed(upstream));
+                self.internal_failed(slot, "the offset history", error);
+            }
+        }
+    }
+
+    fn internal_failed(&self, slot: &Slot, what: &str, error: &KafkaError) {
+        *lock(&self.internal_failure) = Some(format!("cannot store {what}: {error}"));
+        if crate::clock::once_per(&self.last_progress_warning, 10) {
+            warn!(topic = %slot.source_topic, partition = slot.partition, "cannot store {what} (retried at the next flush): {error}");
+        } else {
+            debug!(topic = %slot.source_topic, partition = slot.partition, "cannot store {what}: {error}");
+        }
+    }
+}
+
 impl ClientContext for TargetContext {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
         self.logging.log(level, facility, message);
@@ -211,32 +295,18 @@ impl ProducerContext for TargetContext {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
-        let (progress, slot_index, upstream) = decode(opaque);
+        let (kind, slot_index, upstream) = decode(opaque);
         let slots = self.slots();
         let Some(slot) = slots.get(slot_index) else {
             return;
         };
-        if progress {
-            match result {
-                Ok(_) => {
-                    slot.stored.fetch_max(upstream, Ordering::AcqRel);
-                }
-                Err((error, _)) => {
-                    // Sent again at the next flush.
-                    let stored = slot.stored.load(Ordering::Acquire);
-                    slot.storing.fetch_min(stored, Ordering::AcqRel);
-                    if crate::clock::once_per(&self.last_progress_warning, 10) {
-                        warn!(topic = %slot.source_topic, partition = slot.partition, "cannot store source progress (retried at the next flush): {error}");
-                    } else {
-                        debug!(topic = %slot.source_topic, partition = slot.partition, "cannot store source progress: {error}");
-                    }
-                }
-            }
-            return;
+        match kind {
+            Written::Record => {}
+            Written::Progress => return self.progress_delivered(slot, upstream, result),
+            Written::HistoryPoint => return self.point_delivered(slot, upstream, result),
         }
         match result {
             Ok(message) => {
-                slot.acked.fetch_max(upstream, Ordering::AcqRel);
                 // MM2's record age (at poll) and replication latency (at ack) are both measured
                 // from the record timestamp; we measure both at acknowledgement, with the coarse
                 // clock (tick resolution) to keep the per-record cost down.
@@ -245,9 +315,24 @@ impl ProducerContext for TargetContext {
                     .to_millis()
                     .map(|t| crate::clock::unix_ms_coarse() - t)
                     .unwrap_or(0);
-                lock(&slot.replicated).record(message.payload_len() as u64, latency_ms, latency_ms);
+                let downstream = message.offset();
+                {
+                    let mut acks = lock(&slot.acks);
+                    acks.batch
+                        .record(message.payload_len() as u64, latency_ms, latency_ms);
+                    // Exactly-once: change points are taken from committed records only.
+                    if self.transactional_acks.is_none()
+                        && acks.runs.acknowledged(upstream, downstream)
+                    {
+                        // Published before `acked` moves, so progress never passes the point
+                        // before it is on the target.
+                        slot.history_floor
+                            .store(acks.runs.floor(), Ordering::Release);
+                    }
+                }
+                slot.acked.fetch_max(upstream, Ordering::AcqRel);
                 match &self.transactional_acks {
-                    Some(pending) => lock(pending).push((slot_index, upstream, message.offset())),
+                    Some(pending) => lock(pending).push((slot_index, upstream, downstream)),
                     None => {
                         if let Some(syncs) = &self.syncs {
                             syncs.queue(
@@ -255,7 +340,7 @@ impl ProducerContext for TargetContext {
                                 &slot.source_topic,
                                 slot.partition,
                                 upstream,
-                                message.offset(),
+                                downstream,
                             );
                         }
                     }
@@ -289,15 +374,13 @@ mod tests {
 
     #[test]
     fn opaques_round_trip_at_the_limits() {
-        for (slot, offset, progress) in [
-            (0, 0, false),
-            (MAX_SLOTS - 1, MAX_OFFSET, true),
-            (7, 123_456_789, false),
+        for (slot, offset, kind) in [
+            (0, 0, Written::Record),
+            (MAX_SLOTS - 1, MAX_OFFSET, Written::Progress),
+            (7, 123_456_789, Written::HistoryPoint),
+            (MAX_SLOTS - 1, MAX_OFFSET, Written::HistoryPoint),
         ] {
-            assert_eq!(
-                decode(opaque(slot, offset, progress)),
-                (progress, slot, offset)
-            );
+            assert_eq!(decode(opaque(slot, offset, kind)), (kind, slot, offset));
         }
     }
 }

@@ -18,6 +18,7 @@
 mod copier;
 mod delivery;
 mod progress;
+mod runs;
 mod sync_sender;
 
 use std::collections::BTreeMap;
@@ -135,15 +136,18 @@ pub fn run(mut input: TaskInput) -> Result<(), TaskFailure> {
     else {
         return Ok(()); // stopped while reading
     };
-    let source_consumer = &flow.clients[&ClientRole::SourceConsumer];
-    let read_committed = source_consumer
-        .settings
-        .get("isolation.level")
-        .map(String::as_str)
-        != Some("read_uncommitted");
-    let consumer: BaseConsumer<SourceConsumerContext> = source_consumer
+    // Change points go there before progress passes them; the flow's leader creates it.
+    if !stored_offsets::require_topic(
+        &target_consumer,
+        &flow.offset_storage.history_topic,
+        timeout,
+        &input.stop,
+    )? {
+        return Ok(());
+    }
+    let consumer: BaseConsumer<SourceConsumerContext> = flow.clients[&ClientRole::SourceConsumer]
         .client_config()
-        .create_with_context(SourceConsumerContext::new(read_committed))
+        .create_with_context(SourceConsumerContext::new())
         .map_err(client_error)?;
 
     let mut copier = Copier::new(
@@ -247,6 +251,10 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
                 last_flush = Instant::now();
             }
             if last_report.elapsed() >= Duration::from_secs(1) {
+                let moved = copier.advance_past_markers();
+                if exactly_once && !moved.is_empty() {
+                    copier.store_positions_in_transaction(&moved, &input.stop)?;
+                }
                 copier.report_progress();
                 last_report = Instant::now();
             }

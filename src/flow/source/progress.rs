@@ -5,13 +5,14 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::Consumer;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 use tracing::{info, warn};
 
 use super::copier::Copier;
-use super::delivery::{self, lock, Slot};
+use super::delivery::{self, lock, Slot, Written};
+use super::runs::{PointToSend, RunTracker};
 use super::{TRANSACTION_MAX_AGE, TRANSACTION_MAX_RECORDS};
+use crate::flow::offset_history::HistoryPoint;
 use crate::flow::records::{source_offset_key, source_offset_value};
 use crate::flow::task::TaskFailure;
 use crate::lifecycle::Stop;
@@ -28,38 +29,33 @@ impl Copier {
     /// metrics trail the acknowledgements by a fraction of a second.
     pub fn publish_metrics(&self) {
         for (_, slot) in self.active_slots() {
-            let mut batch = lock(&slot.replicated);
-            if batch.pending().0 > 0 {
-                slot.metrics.publish(&mut batch);
+            let mut acks = lock(&slot.acks);
+            if acks.batch.pending().0 > 0 {
+                slot.metrics.publish(&mut acks.batch);
             }
         }
     }
 
-    /// Publishes each partition's end offset, replicated position and lag (metrics and `/status`).
+    /// Publishes each partition's replicated position (next source offset to copy) to `/status`,
+    /// where the flow's lag monitor (`lag.rs`) compares it with the source's end.
     pub fn report_progress(&self) {
         for (_, slot) in self.active_slots() {
             let next = slot.acked.load(Ordering::Acquire) + 1;
-            let end = self
-                .consumer
-                .context()
-                .end_offset(&slot.source_topic, slot.partition);
-            if let Some(end) = end {
-                slot.metrics.set_lag((end - next).max(0));
-            }
-            self.telemetry.status.set_partition(
-                &slot.source_topic,
-                slot.partition,
-                end,
-                Some(next),
-            );
+            self.telemetry
+                .status
+                .set_replicated(&slot.source_topic, slot.partition, next);
         }
     }
 
-    /// Writes the source offset of every partition whose safe progress moved past what is stored
-    /// or being stored (at-least-once mode). A write counts as stored once acknowledged; a failed
-    /// one is retried here at the next flush, also for partitions that are idle since.
+    /// Writes the change points of the offset history not on the target yet, then the source
+    /// offset of every partition whose safe progress moved past what is stored or being stored
+    /// (at-least-once mode). Progress stays below a change point until the point is acknowledged,
+    /// so stored progress is always covered by the history. A write counts as stored once
+    /// acknowledged; a failed one is retried here at the next flush, also for idle partitions.
     pub fn store_progress(&mut self) {
         for (index, slot) in self.active_slots() {
+            let points = slot.with_runs(|runs| runs.take_unsent(false));
+            self.send_points(index, &slot, &points);
             let progress = slot.safe_progress();
             if progress > slot.storing.load(Ordering::Acquire)
                 && self.send_progress(index, &slot, progress)
@@ -72,13 +68,35 @@ impl Copier {
         }
     }
 
+    /// Queues change points of `slot` to the history topic; one that cannot be queued is sent
+    /// again at the next flush.
+    fn send_points(&self, index: usize, slot: &Slot, points: &[PointToSend]) {
+        for &(upstream, downstream, starts_coverage) in points {
+            let (key, value) = history_record(slot, upstream, downstream, starts_coverage);
+            let opaque = delivery::opaque(
+                index,
+                upstream.clamp(0, delivery::MAX_OFFSET),
+                Written::HistoryPoint,
+            );
+            let record =
+                BaseRecord::with_opaque_to(&self.flow.offset_storage.history_topic, opaque)
+                    .key(&key)
+                    .payload(&value);
+            if let Err((error, _)) = self.producer.send(record) {
+                slot.with_runs(|runs| runs.failed(upstream));
+                warn!(flow = %self.flow.id, "cannot queue an offset-history point: {error}");
+            }
+        }
+    }
+
     fn send_progress(&self, index: usize, slot: &Slot, offset: i64) -> bool {
         let key = source_offset_key(&self.flow.id.source, &slot.source_topic, slot.partition);
-        let value = source_offset_value(offset);
+        let next_downstream = slot.with_runs(|runs| runs.next_downstream_after(offset));
+        let value = source_offset_value(offset, next_downstream);
         // No explicit partition: the producer's murmur2 partitioner puts it where Java Connect would.
         let record = BaseRecord::with_opaque_to(
             &self.flow.offset_storage.topic,
-            delivery::opaque(index, offset.max(0), true),
+            delivery::opaque(index, offset.max(0), Written::Progress),
         )
         .key(&key)
         .payload(&value);
@@ -106,6 +124,33 @@ impl Copier {
         }
         let transaction = self.transaction.take().expect("checked above");
         let slots = self.producer_context().slots().clone();
+        // A stop shortens the wait: an uncommitted transaction is aborted and sent again later.
+        let timeout = Duration::from_millis(self.flow.admin_timeout_ms as u64).min(
+            stop.time_left(Duration::MAX)
+                .max(Duration::from_millis(500)),
+        );
+        // Every record of the transaction acknowledged first: the change points of the offset
+        // history they make are committed with them and with the progress passing them.
+        if let Err(error) = self.producer.flush(timeout) {
+            self.abort(Duration::from_secs(5));
+            return Err(TaskFailure::Transaction(format!(
+                "records not acknowledged before the commit: {error}"
+            )));
+        }
+        if self.producer_context().any_failed.load(Ordering::Acquire) {
+            if let Some(refusal) = self.first_refusal() {
+                self.abort(Duration::from_secs(5));
+                return Err(refusal);
+            }
+        }
+        let acknowledged = self.producer_context().take_transactional_acks();
+        for (index, upstream, downstream) in &acknowledged {
+            slots[*index].with_runs(|runs| runs.acknowledged(*upstream, *downstream));
+        }
+        for (index, slot) in self.active_slots() {
+            let points = slot.with_runs(|runs| runs.take_unsent(false));
+            self.send_points(index, &slot, &points);
+        }
         for (index, offset) in &transaction.last_offsets {
             if !self.send_progress(*index, &slots[*index], *offset) {
                 self.abort(Duration::from_secs(5));
@@ -114,11 +159,6 @@ impl Copier {
                 ));
             }
         }
-        // A stop shortens the wait: an uncommitted transaction is aborted and sent again later.
-        let timeout = Duration::from_millis(self.flow.admin_timeout_ms as u64).min(
-            stop.time_left(Duration::MAX)
-                .max(Duration::from_millis(500)),
-        );
         if let Err(error) = self.producer.commit_transaction(timeout) {
             self.abort(Duration::from_secs(5));
             if let Some(refusal) = self.first_refusal() {
@@ -126,12 +166,15 @@ impl Copier {
             }
             return Err(TaskFailure::Transaction(error.to_string()));
         }
+        for (_, slot) in self.active_slots() {
+            slot.with_runs(RunTracker::all_sent_stored);
+        }
         for (index, offset) in &transaction.last_offsets {
             slots[*index].stored.fetch_max(*offset, Ordering::AcqRel);
             slots[*index].storing.fetch_max(*offset, Ordering::AcqRel);
+            slots[*index].with_runs(|runs| runs.trim(*offset));
         }
         // Offset syncs only ever name committed records (MM2 queues them from `commitRecord`).
-        let acknowledged = self.producer_context().take_transactional_acks();
         if let Some(syncs) = &self.syncs {
             for (index, upstream, downstream) in acknowledged {
                 let slot = &slots[index];
@@ -148,9 +191,11 @@ impl Copier {
         Ok(())
     }
 
-    /// At-least-once: writes the acknowledged progress of every partition with a producer made
-    /// for this, waiting at most `timeout` for its acknowledgement.
+    /// At-least-once: writes the change points not yet on the target, then the acknowledged
+    /// progress of every partition, with a producer made for this (the task's own one stopped),
+    /// within `timeout`. Progress passes a change point only when the points were acknowledged.
     fn store_progress_with_fresh_producer(&self, timeout: Duration) {
+        let end = Instant::now() + timeout;
         let mut config = self.flow.clients[&ClientRole::TargetProducer].client_config();
         config.set("enable.gapless.guarantee", "false");
         let producer: BaseProducer = match config.create() {
@@ -160,12 +205,31 @@ impl Copier {
                 return;
             }
         };
-        for (_, slot) in self.active_slots() {
+        let slots = self.active_slots();
+        for (_, slot) in &slots {
+            for (upstream, downstream, starts) in slot.with_runs(|runs| runs.take_unsent(true)) {
+                let (key, value) = history_record(slot, upstream, downstream, starts);
+                let record = BaseRecord::to(&self.flow.offset_storage.history_topic)
+                    .key(&key)
+                    .payload(&value);
+                if let Err((error, _)) = producer.send(record) {
+                    warn!(flow = %self.flow.id, "cannot queue an offset-history point: {error}");
+                }
+            }
+        }
+        let half = end.saturating_duration_since(Instant::now()) / 2;
+        if producer.flush(half).is_ok() {
+            for (_, slot) in &slots {
+                slot.with_runs(RunTracker::all_sent_stored);
+            }
+        }
+        for (_, slot) in &slots {
             let progress = slot.safe_progress();
             if progress > slot.stored.load(Ordering::Acquire) && progress >= 0 {
                 let key =
                     source_offset_key(&self.flow.id.source, &slot.source_topic, slot.partition);
-                let value = source_offset_value(progress);
+                let next_downstream = slot.with_runs(|runs| runs.next_downstream_after(progress));
+                let value = source_offset_value(progress, next_downstream);
                 let record = BaseRecord::to(&self.flow.offset_storage.topic)
                     .key(&key)
                     .payload(&value);
@@ -174,9 +238,37 @@ impl Copier {
                 }
             }
         }
-        if let Err(error) = producer.flush(timeout) {
+        if let Err(error) = producer.flush(end.saturating_duration_since(Instant::now())) {
             warn!(flow = %self.flow.id, task = self.index, "source offsets not acknowledged within the drain: {error}");
         }
+    }
+
+    /// Exactly-once, idle: stores the positions `advance_past_markers` moved (past transaction
+    /// markers) in a transaction of their own, so stored progress reaches the source's end too.
+    pub fn store_positions_in_transaction(
+        &mut self,
+        moved: &[usize],
+        stop: &Stop,
+    ) -> Result<(), TaskFailure> {
+        if self.transaction.is_some() {
+            return Ok(()); // the open transaction stores them when it commits
+        }
+        self.producer
+            .begin_transaction()
+            .map_err(|e| TaskFailure::Transaction(e.to_string()))?;
+        let slots = self.producer_context().slots().clone();
+        let mut transaction = super::copier::OpenTransaction {
+            started: Instant::now(),
+            records: 0,
+            last_offsets: std::collections::HashMap::new(),
+        };
+        for index in moved {
+            transaction
+                .last_offsets
+                .insert(*index, slots[*index].acked.load(Ordering::Acquire));
+        }
+        self.transaction = Some(transaction);
+        self.maybe_commit(true, stop)
     }
 
     fn abort(&mut self, timeout: Duration) {
@@ -213,6 +305,9 @@ impl Copier {
                 // partition is stored through a fresh one, so a retry re-sends nothing of them.
                 self.store_progress_with_fresh_producer(left());
             } else {
+                // Twice: progress past a change point is stored once the point is acknowledged.
+                self.store_progress();
+                let _ = self.producer.flush(left() / 2);
                 self.store_progress();
                 if let Err(error) = self.producer.flush(left()) {
                     warn!(flow = %self.flow.id, task = self.index, "source offsets not acknowledged within the drain: {error}");
@@ -230,4 +325,21 @@ impl Copier {
         }
         info!(flow = %self.flow.id, task = self.index, partitions = self.active_slots().len(), "drained");
     }
+}
+
+/// Key and value of a change point of `slot`'s partition in the history topic.
+fn history_record(
+    slot: &Slot,
+    upstream: i64,
+    downstream: i64,
+    starts_coverage: bool,
+) -> (Vec<u8>, Vec<u8>) {
+    let point = HistoryPoint {
+        topic: slot.source_topic.clone(),
+        partition: slot.partition,
+        upstream,
+        downstream,
+        starts_coverage,
+    };
+    (point.key(), point.value())
 }

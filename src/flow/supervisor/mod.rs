@@ -31,7 +31,7 @@ use super::assignment::{busy_slots, PartitionSet};
 use super::membership::{MemberState, Membership, MembershipView, Revocation};
 use super::source::{self, TaskInput};
 use super::task::{panic_message, TaskFailure, TaskKind, TaskReporter};
-use super::{checkpoint_task, connector, heartbeat_task, FlowTelemetry};
+use super::{checkpoint_task, connector, heartbeat_task, lag, FlowTelemetry};
 use crate::lifecycle::Stop;
 use crate::plan::{FlowMode, FlowPlan};
 use crate::status::{FlowState, TaskState};
@@ -82,6 +82,9 @@ struct Supervisor {
     /// Slots given away by the group, answered once their tasks ended.
     revocations: Vec<(BTreeSet<usize>, std_mpsc::Sender<()>)>,
     started_tx: mpsc::UnboundedSender<TaskKind>,
+    /// The connector published the selected partitions at least once (the lag monitor starts
+    /// then, so "caught up" never comes from an empty list).
+    discovered: bool,
 }
 
 /// Runs a flow until its stop is requested and every task has ended. `drain` is the time a task
@@ -103,6 +106,7 @@ pub async fn run(plan: Arc<FlowPlan>, telemetry: FlowTelemetry, stop: Stop, drai
         view,
         revocations: Vec::new(),
         started_tx,
+        discovered: false,
     };
     if plan.mode == FlowMode::Replicate {
         // Every process discovers the partitions; only the leader creates and syncs topics.
@@ -111,6 +115,7 @@ pub async fn run(plan: Arc<FlowPlan>, telemetry: FlowTelemetry, stop: Stop, drai
             .insert(TaskKind::Connector, TaskRecord::new());
     } else {
         info!(flow = %plan.id, "heartbeats-only flow started");
+        supervisor.telemetry.status.set_nothing_to_replicate();
     }
     let mut partitions = supervisor.partitions.subscribe();
     let mut view = supervisor.view.clone();
@@ -123,12 +128,25 @@ pub async fn run(plan: Arc<FlowPlan>, telemetry: FlowTelemetry, stop: Stop, drai
             Some(joined) = supervisor.running.join_next_with_id() => supervisor.on_exit(joined),
             Some(kind) = started_rx.recv() => supervisor.on_started(kind),
             Some(revocation) = revocations.recv() => supervisor.on_revoked(revocation),
-            Ok(()) = partitions.changed() => {}
+            Ok(()) = partitions.changed() => supervisor.discovered = true,
             Ok(()) = view.changed() => {}
             _ = sleep_until(wake) => {}
         }
     }
     supervisor.finish(membership, revocations).await;
+}
+
+/// Runs a blocking task on its own thread; a panic becomes its failure.
+async fn blocking(
+    task: impl FnOnce() -> Result<(), TaskFailure> + Send + 'static,
+) -> Result<(), TaskFailure> {
+    match tokio::task::spawn_blocking(task).await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => {
+            Err(TaskFailure::Panicked(panic_message(join.into_panic())))
+        }
+        Err(join) => Err(TaskFailure::Panicked(join.to_string())),
+    }
 }
 
 async fn sleep_until(when: Option<Instant>) {
@@ -154,6 +172,9 @@ impl Supervisor {
             );
             if view.leader && self.plan.checkpoints.emit_checkpoints.enabled {
                 wanted.insert(TaskKind::Checkpoints);
+            }
+            if self.discovered {
+                wanted.insert(TaskKind::Lag);
             }
         }
         if view.leader && self.plan.heartbeats.emit_heartbeats.enabled {
@@ -248,6 +269,17 @@ impl Supervisor {
             TaskKind::Heartbeats => self
                 .running
                 .spawn(heartbeat_task::run(plan, stop, reporter)),
+            TaskKind::Lag => {
+                let input = lag::LagInput {
+                    flow: plan,
+                    partitions: self.partitions.subscribe(),
+                    view: self.view.clone(),
+                    stop,
+                    telemetry,
+                    reporter,
+                };
+                self.running.spawn(blocking(move || lag::run(input)))
+            }
             TaskKind::Source(slot) => {
                 let input = TaskInput {
                     flow: plan,
@@ -258,15 +290,7 @@ impl Supervisor {
                     telemetry,
                     reporter,
                 };
-                self.running.spawn(async move {
-                    match tokio::task::spawn_blocking(move || source::run(input)).await {
-                        Ok(result) => result,
-                        Err(join) if join.is_panic() => {
-                            Err(TaskFailure::Panicked(panic_message(join.into_panic())))
-                        }
-                        Err(join) => Err(TaskFailure::Panicked(join.to_string())),
-                    }
-                })
+                self.running.spawn(blocking(move || source::run(input)))
             }
         };
         self.ids.insert(handle.id(), kind);

@@ -6,9 +6,10 @@
 //! | `/live`    | 200 while the process serves HTTP at all |
 //! | `/ready`   | 200 once every flow has started (a latch the run loop sets), 503 before |
 //! | `/status`  | JSON [`crate::status::StatusReport`] |
-//! | `/`        | a list of these paths |
+//! | `/`        | the status page (`page.html`: flows, lag trends, groups, alarms, cutover verdict) |
+//! | `POST /final-sync[?flow=A->B]` | one immediate checkpoint and group-offset-sync round (`final_sync.rs`) |
 //!
-//! GET and HEAD only (405 otherwise), 404 for other paths.
+//! GET and HEAD for the others (405 otherwise), 404 for other paths.
 //!
 //! The server runs on **its own thread with a current-thread tokio runtime**, not on the daemon's
 //! runtime: when flows saturate the daemon's worker threads (or block one in librdkafka), scrapes
@@ -38,6 +39,11 @@ use tracing::{debug, info, warn};
 
 use crate::metrics::{self, Metrics};
 use crate::status::StatusBoard;
+
+mod final_sync;
+
+/// The status page: plain HTML with inline CSS and JavaScript, no external assets.
+const STATUS_PAGE: &str = include_str!("page.html");
 
 /// Concurrent connections served; further clients wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -194,7 +200,12 @@ async fn serve_connection(
 ) {
     let service = service_fn(move |request| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(respond(&request, &state)) }
+        async move {
+            if request.uri().path() == "/final-sync" {
+                return Ok::<_, Infallible>(final_sync::respond(&request, &state).await);
+            }
+            Ok::<_, Infallible>(respond(&request, &state))
+        }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -224,7 +235,7 @@ fn respond(request: &Request<Incoming>, state: &HttpState) -> Response<Full<Byte
     if !known {
         return text(
             StatusCode::NOT_FOUND,
-            "not found; try /metrics, /live, /ready, /status\n",
+            "not found; try /, /metrics, /live, /ready, /status, POST /final-sync\n",
         );
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
@@ -261,15 +272,10 @@ fn respond(request: &Request<Incoming>, state: &HttpState) -> Response<Full<Byte
                 &format!("cannot encode the status: {error}\n"),
             ),
         },
-        _ => text(
+        _ => with_type(
             StatusCode::OK,
-            concat!(
-                "kafka-mirrord\n",
-                "/metrics  Prometheus metrics\n",
-                "/live     liveness\n",
-                "/ready    readiness\n",
-                "/status   flows, lag, groups, last reload (JSON)\n",
-            ),
+            "text/html; charset=utf-8",
+            STATUS_PAGE.as_bytes().to_vec(),
         ),
     }
 }

@@ -1,0 +1,465 @@
+//! The lag monitor of a flow: every member measures every selected partition once a second, on a
+//! thread of its own, so a stalled, blocked or restarting source task — or a frozen target —
+//! still shows the lag rising with every record written (docs/cutover.md, *True lag*).
+//!
+//! Lag = the source's last stable offset (what a `read_committed` consumer can get) − the next
+//! offset to copy, which is the furthest of this process's acknowledged position and the stored
+//! progress (any node's), never below the log start. Transaction markers and aborted records past
+//! the last copied record count as copied: the source tasks store progress past them.
+//!
+//! The monitor also raises the alarms — records deleted at the source before replication, a
+//! re-created source topic, someone else writing to a remote topic — and measures how old the
+//! oldest record not replicated yet is.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use super::assignment::{partitions_of_slot, PartitionSet};
+use super::membership::MembershipView;
+use super::offset_history::StoredProgress;
+use super::task::{TaskFailure, TaskReporter};
+use super::translation::{follow_progress, lock};
+use super::FlowTelemetry;
+use crate::kafka::context::LoggingContext;
+use crate::kafka::offsets::{list_offsets, Spec};
+use crate::kafka::topic_ids::describe_topic_ids;
+use crate::lifecycle::Stop;
+use crate::metrics::LagFigures;
+use crate::plan::clients::ClientRole;
+use crate::plan::FlowPlan;
+use crate::status::{AlarmKind, Measured};
+
+/// One measurement round per second.
+const ROUND: Duration = Duration::from_secs(1);
+/// The age of the oldest unreplicated record is probed every this many rounds.
+const PROBE_EVERY: u64 = 5;
+/// Partitions probed per round (the most lagging ones).
+const PROBE_PARTITIONS: usize = 64;
+/// Topic ids are compared every this many rounds.
+const TOPIC_IDS_EVERY: u64 = 10;
+/// The trend of each topic's lag gets a sample every this many rounds.
+const TREND_EVERY: u64 = 10;
+/// The remote topics' ends are checked every this many rounds (foreign writes).
+const TARGET_CHECK_EVERY: u64 = 5;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const TARGET_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the supervisor hands the lag monitor.
+pub struct LagInput {
+    pub flow: Arc<FlowPlan>,
+    /// Every selected source partition of the flow.
+    pub partitions: watch::Receiver<Arc<PartitionSet>>,
+    /// The flow's membership: which partitions this process copies (their lag series are
+    /// exported here, not by the other members).
+    pub view: watch::Receiver<MembershipView>,
+    pub stop: Stop,
+    pub telemetry: FlowTelemetry,
+    pub reporter: TaskReporter,
+}
+
+/// What the monitor remembers of a partition between rounds.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    end: Option<i64>,
+    last_write_unix_ms: Option<u64>,
+    /// (remote end, next downstream) of the last foreign-write check that looked suspicious.
+    suspicious: Option<(i64, i64)>,
+}
+
+/// Runs until the stop is requested. Blocking.
+pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
+    let flow = input.flow.clone();
+    let client_error = |error: rdkafka::error::KafkaError| TaskFailure::Client(error.to_string());
+    let source_settings = &flow.clients[&ClientRole::SourceConsumer];
+    let read_committed = source_settings
+        .settings
+        .get("isolation.level")
+        .map(String::as_str)
+        != Some("read_uncommitted");
+    let quiet = |mut config: ClientConfig| {
+        // Reads and lists only: never commits anything for any group.
+        config
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        config
+    };
+    let source: BaseConsumer<LoggingContext> = quiet(source_settings.client_config())
+        .create_with_context(LoggingContext::new("lag-monitor"))
+        .map_err(client_error)?;
+    let probe: BaseConsumer<LoggingContext> = quiet(source_settings.client_config())
+        .create_with_context(LoggingContext::new("lag-probe"))
+        .map_err(client_error)?;
+    let target: BaseConsumer<LoggingContext> =
+        quiet(flow.clients[&ClientRole::TargetConsumer].client_config())
+            .create_with_context(LoggingContext::new("lag-monitor-target"))
+            .map_err(client_error)?;
+    let follower = follow_progress(&flow, &input.stop)
+        .map_err(|e| TaskFailure::Client(format!("cannot start a thread: {e}")))?;
+    let (progress, progress_tail) = (&follower.progress, &follower.tail);
+    input.reporter.running();
+    let since = crate::status::unix_ms_now();
+    let status = &input.telemetry.status;
+    let mut seen: HashMap<(String, i32), Seen> = HashMap::new();
+    let mut topic_ids: HashMap<String, String> = HashMap::new();
+    let mut lag_seconds: Option<u64> = None;
+    let mut lagging_since_probe = false;
+    let mut target_backoff_until = Instant::now();
+    let mut round: u64 = 0;
+    while !input.stop.is_requested() {
+        let started = Instant::now();
+        let selected: PartitionSet = input.partitions.borrow_and_update().as_ref().clone();
+        status.retain_partitions(&selected.iter().cloned().collect::<BTreeSet<_>>());
+        status.set_heartbeats_topics(
+            selected
+                .iter()
+                .map(|(topic, _)| topic)
+                .filter(|topic| flow.replication_policy.is_heartbeats_topic(topic))
+                .cloned()
+                .collect(),
+        );
+        seen.retain(|key, _| selected.contains(key));
+        let wanted: Vec<(String, i32)> = selected.iter().cloned().collect();
+        let ends = list_offsets(
+            source.client(),
+            &wanted,
+            Spec::Latest,
+            read_committed,
+            REQUEST_TIMEOUT,
+        );
+        let starts = list_offsets(
+            source.client(),
+            &wanted,
+            Spec::Earliest,
+            false,
+            REQUEST_TIMEOUT,
+        );
+        let progress_known = progress_tail.read_to_end();
+        let stored: HashMap<(String, i32), StoredProgress> = lock(progress).clone();
+        let live = status.replicated_positions();
+        let now = crate::status::unix_ms_now();
+        let mut complete = progress_known;
+        let mut lags: Vec<((String, i32), i64, i64)> = Vec::new(); // (partition, lag, next)
+        let mut quiet_partitions: Vec<((String, i32), i64)> = Vec::new();
+        let mut measured = Vec::with_capacity(wanted.len());
+        match (&ends, &starts) {
+            (Ok(ends), Ok(starts)) => {
+                for key in &wanted {
+                    let (Some(Ok(end)), Some(Ok(earliest))) = (ends.get(key), starts.get(key))
+                    else {
+                        complete = false;
+                        continue;
+                    };
+                    let (end, earliest) = (*end, *earliest);
+                    let memory = seen.entry(key.clone()).or_default();
+                    if memory.end.is_some_and(|before| end > before) {
+                        memory.last_write_unix_ms = Some(now);
+                    }
+                    memory.end = Some(end);
+                    let stored_here = stored.get(key).copied();
+                    let stored_next = match stored_here {
+                        Some(stored) => Some(stored.offset + 1),
+                        None if progress_known => Some(earliest),
+                        None => None,
+                    };
+                    measured.push((
+                        key.clone(),
+                        Measured {
+                            end,
+                            earliest,
+                            stored_next,
+                            last_write_unix_ms: memory.last_write_unix_ms,
+                        },
+                    ));
+                    let next = match (live.get(key).copied(), stored_next) {
+                        (Some(live), Some(stored)) => Some(live.max(stored)),
+                        (live, stored) => live.or(stored),
+                    };
+                    let Some(next) = next else {
+                        complete = false;
+                        continue;
+                    };
+                    lags.push((key.clone(), (end - next.max(earliest)).max(0), next));
+                    check_skipped(&input, key, earliest, next);
+                    check_recreated(&input, key, end, stored_here);
+                    if let Some(stored) = stored_here {
+                        if stored.offset + 1 >= end {
+                            if let Some(next_downstream) = stored.next_downstream {
+                                quiet_partitions.push((key.clone(), next_downstream));
+                            }
+                        }
+                    }
+                }
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                complete = false;
+                debug!(flow = %flow.id, "cannot list the source's offsets: {error}");
+            }
+        }
+        status.set_all_measured(&measured);
+        round += 1;
+        if round % TOPIC_IDS_EVERY == 1 {
+            check_topic_ids(&input, &source, &selected, &mut topic_ids);
+        }
+        if round % TARGET_CHECK_EVERY == 0
+            && Instant::now() >= target_backoff_until
+            && !check_foreign_writes(&input, &target, &quiet_partitions, &mut seen)
+        {
+            target_backoff_until = Instant::now() + Duration::from_secs(30);
+        }
+        if lags.iter().all(|(_, lag, _)| *lag == 0) {
+            lag_seconds = Some(0);
+            lagging_since_probe = false;
+        } else if round % PROBE_EVERY == 1 || !lagging_since_probe {
+            // Every 5 s, and at once when lag appears.
+            lag_seconds = oldest_unreplicated_age(&probe, &lags, now).or(lag_seconds);
+            lagging_since_probe = true;
+        }
+        status.set_lag_round(complete, lag_seconds, since);
+        if round % TREND_EVERY == 0 {
+            status.sample_trend();
+        }
+        publish_metrics(&input, &lags, lag_seconds);
+        if input
+            .stop
+            .sleep_blocking(ROUND.saturating_sub(started.elapsed()))
+        {
+            break;
+        }
+    }
+    let _ = follower.thread.join();
+    Ok(())
+}
+
+/// Records deleted at the source before they were copied: counted by the source task when it
+/// skips them, and seen here when the log start passed the next offset to copy.
+fn check_skipped(input: &LagInput, key: &(String, i32), earliest: i64, next: i64) {
+    let status = &input.telemetry.status;
+    let counted = status.records_skipped(&key.0, key.1);
+    let pending = (earliest - next).max(0) as u64;
+    if counted == 0 && pending == 0 {
+        return;
+    }
+    let detail = if pending > 0 {
+        format!("the source's log start ({earliest}) passed the next offset to copy ({next}): {pending} records deleted before they were replicated")
+    } else {
+        format!("{counted} records were deleted at the source before they were replicated")
+    };
+    if status.raise_alarm(
+        AlarmKind::RecordsSkipped,
+        &key.0,
+        key.1,
+        counted.max(pending),
+        detail.clone(),
+    ) {
+        warn!(flow = %input.flow.id, topic = %key.0, partition = key.1, "alarm records_skipped: {detail}; raise the source topic's retention or replicate faster");
+    }
+}
+
+/// A source partition whose end fell below the stored progress: the topic was deleted and
+/// created again (or truncated), so its offsets started over.
+fn check_recreated(
+    input: &LagInput,
+    key: &(String, i32),
+    end: i64,
+    stored: Option<StoredProgress>,
+) {
+    let Some(stored) = stored else {
+        return;
+    };
+    if end < stored.offset + 1 {
+        let detail = format!("the source partition ends at {end}, below the replicated position {}: the topic was deleted and created again (or truncated)", stored.offset + 1);
+        raise_recreated(input, key, detail);
+    }
+}
+
+fn raise_recreated(input: &LagInput, key: &(String, i32), detail: String) {
+    if input.telemetry.status.raise_alarm(
+        AlarmKind::TopicRecreated,
+        &key.0,
+        key.1,
+        0,
+        detail.clone(),
+    ) {
+        warn!(flow = %input.flow.id, topic = %key.0, partition = key.1, "alarm topic_recreated: {detail}; its new records are not copied until its stored progress is reset");
+    }
+}
+
+/// Compares the source topics' ids with those seen before: a new id is a re-created topic.
+fn check_topic_ids(
+    input: &LagInput,
+    source: &BaseConsumer<LoggingContext>,
+    selected: &PartitionSet,
+    known: &mut HashMap<String, String>,
+) {
+    let topics: Vec<String> = selected
+        .iter()
+        .map(|(topic, _)| topic.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let ids = match describe_topic_ids(source.client(), &topics, REQUEST_TIMEOUT) {
+        Ok(ids) => ids,
+        Err(error) => {
+            debug!(flow = %input.flow.id, "cannot describe the source topics: {error}");
+            return;
+        }
+    };
+    known.retain(|topic, _| ids.contains_key(topic));
+    for (topic, id) in ids {
+        let Ok(id) = id else { continue };
+        match known.insert(topic.clone(), id.clone()) {
+            Some(before) if before != id => {
+                for (_, partition) in selected.iter().filter(|(t, _)| *t == topic) {
+                    raise_recreated(
+                        input,
+                        &(topic.clone(), *partition),
+                        format!("the source topic's id changed from {before} to {id}: it was deleted and created again"),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The remote partitions of partitions that are fully replicated and stored: their end must be
+/// where kafka-mirrord's next record goes (one more with exactly-once: the commit marker). Seen
+/// beyond that twice in a row, unchanged, someone else writes to them. False when the target did
+/// not answer (checked again later).
+fn check_foreign_writes(
+    input: &LagInput,
+    target: &BaseConsumer<LoggingContext>,
+    quiet: &[((String, i32), i64)],
+    seen: &mut HashMap<(String, i32), Seen>,
+) -> bool {
+    if quiet.is_empty() {
+        return true;
+    }
+    let flow = &input.flow;
+    let remote = |topic: &str| {
+        flow.replication_policy
+            .format_remote_topic(&flow.id.source, topic)
+    };
+    let wanted: Vec<(String, i32)> = quiet
+        .iter()
+        .map(|((topic, partition), _)| (remote(topic), *partition))
+        .collect();
+    let ends = match list_offsets(
+        target.client(),
+        &wanted,
+        Spec::Latest,
+        false,
+        TARGET_TIMEOUT,
+    ) {
+        Ok(ends) => ends,
+        Err(error) => {
+            debug!(flow = %flow.id, "cannot list the remote topics' ends: {error}");
+            return false;
+        }
+    };
+    let allowance = i64::from(flow.exactly_once.enabled);
+    for ((key, next_downstream), remote_key) in quiet.iter().zip(&wanted) {
+        let Some(Ok(remote_end)) = ends.get(remote_key) else {
+            continue;
+        };
+        let memory = seen.entry(key.clone()).or_default();
+        if *remote_end <= next_downstream + allowance {
+            memory.suspicious = None;
+            continue;
+        }
+        let now = (*remote_end, *next_downstream);
+        if memory.suspicious == Some(now) {
+            let extra = remote_end - next_downstream - allowance;
+            let detail = format!("`{}` partition {} ends at {remote_end}, {extra} beyond the {next_downstream} kafka-mirrord wrote: someone else writes to it", remote_key.0, key.1);
+            if input.telemetry.status.raise_alarm(
+                AlarmKind::ForeignWrites,
+                &key.0,
+                key.1,
+                extra as u64,
+                detail.clone(),
+            ) {
+                warn!(flow = %flow.id, topic = %key.0, partition = key.1, "alarm foreign_writes: {detail}; stop that producer before the cutover (or it is the cutover already)");
+            }
+        }
+        memory.suspicious = Some(now);
+    }
+    true
+}
+
+/// How old the oldest record not replicated yet is, in seconds, probing the most lagging
+/// partitions (the record at the next offset to copy of each). `Some(0)` without lag.
+fn oldest_unreplicated_age(
+    probe: &BaseConsumer<LoggingContext>,
+    lags: &[((String, i32), i64, i64)],
+    now_ms: u64,
+) -> Option<u64> {
+    let mut lagging: Vec<&((String, i32), i64, i64)> =
+        lags.iter().filter(|(_, lag, _)| *lag > 0).collect();
+    if lagging.is_empty() {
+        return Some(0);
+    }
+    lagging.sort_by_key(|(_, lag, _)| std::cmp::Reverse(*lag));
+    lagging.truncate(PROBE_PARTITIONS);
+    let mut assignment = TopicPartitionList::new();
+    for ((topic, partition), _, next) in &lagging {
+        if assignment
+            .add_partition_offset(topic, *partition, Offset::Offset(*next))
+            .is_err()
+        {
+            return None;
+        }
+    }
+    probe.assign(&assignment).ok()?;
+    let mut oldest: Option<i64> = None;
+    let mut answered: BTreeSet<(String, i32)> = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while answered.len() < lagging.len() && Instant::now() < deadline {
+        if let Some(Ok(message)) = probe.poll(Duration::from_millis(100)) {
+            let key = (message.topic().to_string(), message.partition());
+            if answered.insert(key) {
+                if let Some(timestamp) = message.timestamp().to_millis() {
+                    oldest = Some(oldest.map_or(timestamp, |o| o.min(timestamp)));
+                }
+            }
+        }
+    }
+    let _ = probe.unassign();
+    oldest.map(|timestamp| (now_ms as i64 - timestamp).max(0) as u64 / 1000)
+}
+
+/// The flow's lag figures, and each partition this process copies as its own series.
+fn publish_metrics(input: &LagInput, lags: &[((String, i32), i64, i64)], lag_seconds: Option<u64>) {
+    let flow = &input.flow;
+    let metrics = &input.telemetry.metrics;
+    let owned: BTreeSet<usize> = input.view.borrow().owned.clone();
+    if !owned.is_empty() {
+        let all: PartitionSet = lags.iter().map(|(key, _, _)| key.clone()).collect();
+        let mine: BTreeSet<(String, i32)> = owned
+            .iter()
+            .flat_map(|slot| partitions_of_slot(&all, *slot, flow.source.tasks_max))
+            .collect();
+        for ((topic, partition), lag, _) in lags {
+            if mine.contains(&(topic.clone(), *partition)) {
+                metrics.set_partition_lag(&flow.id, topic, *partition, *lag);
+            }
+        }
+    }
+    let Some(report) = input.telemetry.status.report() else {
+        return;
+    };
+    let figures = LagFigures {
+        caught_up: report.caught_up,
+        lag_records: report.lag,
+        lag_seconds,
+        cutover_ready: report.cutover.as_ref().is_some_and(|verdict| verdict.ready),
+    };
+    metrics.lag_round(&flow.id, &figures, &input.telemetry.status.alarm_counts());
+}

@@ -1,0 +1,184 @@
+//! Follows an internal topic of the target from its beginning, every partition, on a thread of its
+//! own: the offsets topic (stored progress of every partition, whichever node stored it) and the
+//! offset-history topic. `read_committed`, so an exactly-once writer's aborted writes never count.
+//!
+//! [`TailState::caught_up_with`] tells whether everything written before a given moment was read:
+//! callers take the topic's end offsets, then wait for the tail to pass them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::{debug, warn};
+
+use crate::kafka::context::LoggingContext;
+use crate::kafka::offsets::{self, Spec};
+use crate::lifecycle::Stop;
+
+/// What a tail has read so far.
+#[derive(Default)]
+pub struct TailState {
+    /// Partition → next offset to read.
+    positions: Mutex<HashMap<i32, i64>>,
+    /// Every partition was read to its end once.
+    read_to_end: AtomicBool,
+    /// Why the topic cannot be read now (shown until the next successful read).
+    problem: Mutex<Option<String>>,
+}
+
+impl TailState {
+    pub fn read_to_end(&self) -> bool {
+        self.read_to_end.load(Ordering::Acquire)
+    }
+
+    pub fn problem(&self) -> Option<String> {
+        lock(&self.problem).clone()
+    }
+
+    /// Whether the tail read past every `ends` offset (partition → end offset taken earlier).
+    pub fn caught_up_with(&self, ends: &HashMap<i32, i64>) -> bool {
+        let positions = lock(&self.positions);
+        ends.iter()
+            .all(|(partition, end)| *end <= 0 || positions.get(partition).is_some_and(|p| p >= end))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Starts following `topic` with a consumer made from `config` until `stop`; `each` gets every
+/// record's key and value (`None`: a tombstone). The thread ends within 200 ms of the stop.
+pub fn spawn(
+    name: &str,
+    config: &ClientConfig,
+    topic: &str,
+    stop: Stop,
+    mut each: impl FnMut(&[u8], Option<&[u8]>) + Send + 'static,
+) -> std::io::Result<(Arc<TailState>, std::thread::JoinHandle<()>)> {
+    let state = Arc::new(TailState::default());
+    let (thread_state, topic, name) = (state.clone(), topic.to_string(), name.to_string());
+    let mut config = config.clone();
+    config
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "100");
+    let handle = std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || {
+            while !stop.is_requested() {
+                if let Err(error) = follow(&config, &topic, &stop, &thread_state, &mut each) {
+                    debug!(topic = %topic, "{name}: {error}; retrying in 5 s");
+                    if lock(&thread_state.problem).replace(error.clone()).is_none() {
+                        warn!(topic = %topic, "cannot read `{topic}`: {error}; retrying every 5 s");
+                    }
+                    if stop.sleep_blocking(Duration::from_secs(5)) {
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok((state, handle))
+}
+
+fn follow(
+    config: &ClientConfig,
+    topic: &str,
+    stop: &Stop,
+    state: &TailState,
+    each: &mut impl FnMut(&[u8], Option<&[u8]>),
+) -> Result<(), String> {
+    let (consumer, partitions) = consumer_of(config, topic, "internal-topic-tail")?;
+    let mut assignment = TopicPartitionList::new();
+    {
+        let positions = lock(&state.positions);
+        for partition in &partitions {
+            // Resumes where an earlier attempt stopped: records are applied once.
+            let offset = positions
+                .get(partition)
+                .map_or(Offset::Beginning, |next| Offset::Offset(*next));
+            assignment
+                .add_partition_offset(topic, *partition, offset)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    consumer.assign(&assignment).map_err(|e| e.to_string())?;
+    let mut at_end: std::collections::HashSet<i32> = std::collections::HashSet::new();
+    let mut last_position_check = Instant::now();
+    *lock(&state.problem) = None;
+    while !stop.is_requested() {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                if let Some(key) = message.key() {
+                    each(key, message.payload());
+                }
+                lock(&state.positions).insert(message.partition(), message.offset() + 1);
+            }
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                at_end.insert(partition);
+                if at_end.len() >= partitions.len() {
+                    state.read_to_end.store(true, Ordering::Release);
+                }
+            }
+            Some(Err(error)) => return Err(error.to_string()),
+            None => {}
+        }
+        // Markers and aborted records move the position without a message: take it from the
+        // consumer now and then, so `caught_up_with` sees the end of a quiet partition.
+        if last_position_check.elapsed() >= Duration::from_millis(200) {
+            last_position_check = Instant::now();
+            if let Ok(list) = consumer.position() {
+                let mut positions = lock(&state.positions);
+                for element in list.elements() {
+                    if let Offset::Offset(next) = element.offset() {
+                        let known = positions.entry(element.partition()).or_insert(next);
+                        *known = (*known).max(next);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The end offsets (last stable) of every partition of `topic`, to wait for with
+/// [`TailState::caught_up_with`]. Blocking.
+pub fn end_offsets(
+    config: &ClientConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<HashMap<i32, i64>, String> {
+    let (consumer, partitions) = consumer_of(config, topic, "internal-topic-ends")?;
+    let wanted: Vec<(String, i32)> = partitions.iter().map(|p| (topic.to_string(), *p)).collect();
+    let listed = offsets::list_offsets(consumer.client(), &wanted, Spec::Latest, true, timeout)
+        .map_err(|e| e.to_string())?;
+    let mut out = HashMap::new();
+    for ((_, partition), offset) in listed {
+        out.insert(partition, offset?);
+    }
+    Ok(out)
+}
+
+/// A consumer made from `config` (logging as `name`) and the partition ids of `topic`.
+fn consumer_of(
+    config: &ClientConfig,
+    topic: &str,
+    name: &'static str,
+) -> Result<(BaseConsumer<LoggingContext>, Vec<i32>), String> {
+    let consumer: BaseConsumer<LoggingContext> = config
+        .create_with_context(LoggingContext::new(name))
+        .map_err(|e| e.to_string())?;
+    match super::stored_offsets::partitions_of(&consumer, topic) {
+        Ok(partitions) => Ok((consumer, partitions)),
+        Err(super::stored_offsets::MetadataProblem::NotAuthorized(error))
+        | Err(super::stored_offsets::MetadataProblem::Other(error)) => Err(error),
+    }
+}
