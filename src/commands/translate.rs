@@ -14,7 +14,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::exit;
-use crate::flow::group_offsets::committed_offsets;
 use crate::flow::records::Checkpoint;
 use crate::kafka::admin::Admin;
 use crate::plan::clients::ClientRole;
@@ -146,19 +145,11 @@ fn translate(flow: &plan::FlowPlan, group: &str) -> Result<Vec<Translation>, Str
             )
         })
         .collect();
-    let partitions: Vec<(String, i32)> = latest
-        .keys()
-        .filter_map(|(target_topic, partition)| {
-            source_of
-                .get(target_topic)
-                .map(|source| (source.clone(), *partition))
-        })
-        .collect();
-    let committed = committed_offsets(
-        &flow.clients[&ClientRole::SourceConsumer].client_config(),
-        group,
-        &partitions,
-    )?;
+    let committed = admin
+        .list_group_offsets(&[group.to_string()])
+        .remove(group)
+        .unwrap_or_else(|| Ok(Default::default()))
+        .map_err(|e| format!("cannot list the group's committed offsets: {e}"))?;
     let now = crate::clock::unix_ms();
     Ok(latest
         .into_iter()

@@ -221,29 +221,14 @@ impl Rounds {
         }
         let listed_at = crate::clock::unix_ms();
         let offsets = {
-            let (flow, groups) = (flow.clone(), self.groups.clone());
+            let (flow, groups, admin) =
+                (flow.clone(), self.groups.clone(), self.source_admin.clone());
             tokio::task::spawn_blocking(move || {
-                let admin = Admin::new(
-                    &flow.clients[&ClientRole::SourceAdmin].client_config(),
-                    Duration::from_secs(30),
-                )
-                .ok()?;
-                let partitions = group_offsets::source_partitions(&flow, &admin).ok()?;
-                let consumer = flow.clients[&ClientRole::SourceConsumer].client_config();
-                Some(
-                    groups
-                        .keys()
-                        .map(|group| {
-                            let committed =
-                                group_offsets::committed_offsets(&consumer, group, &partitions);
-                            (group.clone(), committed)
-                        })
-                        .collect::<BTreeMap<_, _>>(),
-                )
+                let names: Vec<String> = groups.keys().cloned().collect();
+                group_offsets::committed_offsets(&flow, &admin, &names)
             })
             .await
             .ok()
-            .flatten()
         };
         let Some(offsets) = offsets else {
             warn!(flow = %flow.id, "cannot list group offsets on the source; no checkpoints this round");

@@ -1,20 +1,16 @@
 //! Consumer groups on both clusters for the checkpoint task: which groups to checkpoint (MM2's
 //! `findConsumerGroups`), their committed offsets, and the group offset sync on the target
 //! (`syncGroupOffset`, docs/mm2-behaviour.md, *Group offset sync*) — never rewinding, never
-//! touching a group with members on the target.
+//! touching a group with members on the target. Every call goes through the task's long-lived
+//! admin clients, one request per group pipelined (`kafka/group_offsets.rs`), so a round of a
+//! thousand groups costs a thousand small requests, not a thousand clients.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 use tracing::warn;
 
 use super::checkpoints::{self, CheckpointStore, CommittedOffsets, SkipReason, TargetGroup};
 use crate::kafka::admin::Admin;
-use crate::kafka::context::LoggingContext;
-use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
 
 /// A group to checkpoint and how many members it has on the source now.
@@ -31,64 +27,51 @@ pub struct GroupSync {
 }
 
 /// `findConsumerGroups`: groups accepted by the group filter with a committed offset on a topic
-/// the topic filter accepts.
+/// the topic filter accepts, with their members on the source.
 pub fn discover_groups(flow: &FlowPlan, source: &Admin) -> Result<SourceGroups, String> {
-    let groups = source.groups(None).map_err(|e| e.to_string())?;
-    let partitions = source_partitions(flow, source)?;
-    let mut out = SourceGroups::new();
-    for group in groups
+    let groups: Vec<_> = source
+        .groups(None)
+        .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|g| flow.checkpoints.groups.matches(&g.name))
-    {
-        if !committed_offsets(
-            &flow.clients[&ClientRole::SourceConsumer].client_config(),
-            &group.name,
-            &partitions,
-        )?
-        .is_empty()
-        {
-            out.insert(group.name, group.members);
+        .collect();
+    let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
+    let committed = committed_offsets(flow, source, &names);
+    let mut out = SourceGroups::new();
+    for group in groups {
+        match committed.get(&group.name) {
+            Some(Ok(offsets)) if !offsets.is_empty() => {
+                out.insert(group.name, group.members);
+            }
+            Some(Ok(_)) => {}
+            Some(Err(error)) => {
+                warn!(flow = %flow.id, group = %group.name, "cannot list committed offsets: {error}")
+            }
+            None => {}
         }
     }
     Ok(out)
 }
 
-/// Partitions of the source topics the topic filter accepts.
-pub fn source_partitions(flow: &FlowPlan, source: &Admin) -> Result<Vec<(String, i32)>, String> {
-    let topics = source.list_topics().map_err(|e| e.to_string())?;
-    Ok(topics
-        .into_iter()
-        .filter(|(topic, _)| flow.source.topics.matches(topic))
-        .flat_map(|(topic, count)| (0..count).map(move |p| (topic.clone(), p)))
-        .collect())
-}
-
-/// A group's committed offsets on `partitions`, read with a client of that group id (it never
-/// joins the group).
+/// The committed offsets of `groups` on the topics the topic filter accepts.
 pub fn committed_offsets(
-    consumer: &ClientConfig,
-    group: &str,
-    partitions: &[(String, i32)],
-) -> Result<CommittedOffsets, String> {
-    if partitions.is_empty() {
-        return Ok(CommittedOffsets::new());
-    }
-    let mut config = consumer.clone();
-    config.set("group.id", group);
-    let client: BaseConsumer<LoggingContext> = config
-        .create_with_context(LoggingContext::new("group-offsets"))
-        .map_err(|e| e.to_string())?;
-    let mut list = TopicPartitionList::new();
-    for (topic, partition) in partitions {
-        list.add_partition(topic, *partition);
-    }
-    let committed = client
-        .committed_offsets(list, Duration::from_secs(30))
-        .map_err(|e| e.to_string())?;
-    Ok(crate::kafka::groups::offsets_with_metadata(&committed)
+    flow: &FlowPlan,
+    admin: &Admin,
+    groups: &[String],
+) -> BTreeMap<String, Result<CommittedOffsets, String>> {
+    admin
+        .list_group_offsets(groups)
         .into_iter()
-        .map(|(topic, partition, offset, metadata)| ((topic, partition), (offset, metadata)))
-        .collect())
+        .map(|(group, committed)| {
+            let selected = committed.map(|offsets| {
+                offsets
+                    .into_iter()
+                    .filter(|((topic, _), _)| flow.source.topics.matches(topic))
+                    .collect()
+            });
+            (group, selected)
+        })
+        .collect()
 }
 
 /// One round of group offset sync: per group, what was committed or why not.
@@ -97,83 +80,93 @@ pub fn sync_group_offsets(
     target: &Admin,
     store: &CheckpointStore,
 ) -> Vec<GroupSync> {
-    let consumer = flow.clients[&ClientRole::TargetConsumer].client_config();
-    let mut out = Vec::new();
+    let states: BTreeMap<String, (String, usize)> = match target.groups(None) {
+        Ok(groups) => groups
+            .into_iter()
+            .map(|g| (g.name, (g.state, g.members)))
+            .collect(),
+        Err(error) => {
+            warn!(flow = %flow.id, "cannot list the consumer groups on the target: {error}");
+            return Vec::new();
+        }
+    };
+    // Groups idle on the target: what they committed there, in one pipelined round.
+    let idle: Vec<String> = store
+        .last
+        .keys()
+        .filter(|group| matches!(states.get(*group), Some((state, 0)) if state == "Empty"))
+        .cloned()
+        .collect();
+    let mut on_target = target.list_group_offsets(&idle);
+    let mut plans: Vec<(String, Result<CommittedOffsets, SkipReason>, usize)> = Vec::new();
     for (group, group_checkpoints) in &store.last {
-        let state = match target.groups(Some(group)) {
-            Ok(groups) => groups.into_iter().next(),
-            Err(error) => {
-                warn!(flow = %flow.id, group = %group, "cannot describe the group on the target: {error}");
-                continue;
-            }
+        let (state, members) = states
+            .get(group)
+            .cloned()
+            .unwrap_or_else(|| (String::new(), 0));
+        let target_group = match state.as_str() {
+            "" | "Dead" => TargetGroup::Missing,
+            "Empty" if members == 0 => match on_target.remove(group) {
+                Some(Ok(committed)) => TargetGroup::Idle(
+                    committed
+                        .into_iter()
+                        .map(|(partition, (offset, _))| (partition, Some(offset)))
+                        .collect(),
+                ),
+                Some(Err(error)) => {
+                    warn!(flow = %flow.id, group = %group, "cannot read the group's offsets on the target: {error}");
+                    continue;
+                }
+                None => continue,
+            },
+            _ => TargetGroup::Active,
         };
-        let target_members = state.as_ref().map_or(0, |info| info.members);
-        let result = |outcome| GroupSync {
-            group: group.clone(),
+        let plan = checkpoints::group_offsets_to_write(Some(group_checkpoints), &target_group);
+        plans.push((group.clone(), plan, members));
+    }
+    let writes: Vec<(String, CommittedOffsets)> = plans
+        .iter()
+        .filter_map(|(group, plan, _)| match plan {
+            Ok(offsets) if !offsets.is_empty() => Some((group.clone(), offsets.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut committed = target.alter_group_offsets(&writes);
+    let mut out = Vec::with_capacity(plans.len());
+    for (group, plan, target_members) in plans {
+        let outcome = match plan {
+            Ok(offsets) if offsets.is_empty() => Ok(0),
+            Ok(offsets) => match committed.remove(&group) {
+                Some(Ok(())) => Ok(offsets.len()),
+                // The group became active between the check and the commit: the broker refused.
+                Some(Err(error)) if refused_for_members(&error) => Err(SkipReason::ActiveOnTarget),
+                Some(Err(error)) => {
+                    warn!(flow = %flow.id, group = %group, "cannot commit offsets on the target: {error}");
+                    continue;
+                }
+                None => continue,
+            },
+            Err(reason) => Err(reason),
+        };
+        out.push(GroupSync {
+            group,
             outcome,
             target_members,
-        };
-        let target_group = match state {
-            None => TargetGroup::Missing,
-            Some(info) if info.state == "Dead" || info.state.is_empty() => TargetGroup::Missing,
-            Some(info) if info.state == "Empty" && info.members == 0 => {
-                let partitions: Vec<(String, i32)> = group_checkpoints.keys().cloned().collect();
-                match committed_offsets(&consumer, group, &partitions) {
-                    Ok(committed) => TargetGroup::Idle(
-                        committed
-                            .into_iter()
-                            .map(|(tp, (offset, _))| (tp, Some(offset)))
-                            .collect(),
-                    ),
-                    Err(error) => {
-                        warn!(flow = %flow.id, group = %group, "cannot read the group's offsets on the target: {error}");
-                        continue;
-                    }
-                }
-            }
-            Some(_) => TargetGroup::Active,
-        };
-        match checkpoints::group_offsets_to_write(Some(group_checkpoints), &target_group) {
-            Ok(offsets) if offsets.is_empty() => out.push(result(Ok(0))),
-            Ok(offsets) => match commit(&consumer, group, &offsets) {
-                Ok(()) => out.push(result(Ok(offsets.len()))),
-                // The group became active between the check and the commit: the broker refused.
-                Err(error)
-                    if error.contains("member")
-                        || error.contains("generation")
-                        || error.contains("rebalance") =>
-                {
-                    out.push(result(Err(SkipReason::ActiveOnTarget)))
-                }
-                Err(error) => {
-                    warn!(flow = %flow.id, group = %group, "cannot commit offsets on the target: {error}")
-                }
-            },
-            Err(reason) => out.push(result(Err(reason))),
-        }
+        });
     }
     out
 }
 
-fn commit(
-    consumer: &ClientConfig,
-    group: &str,
-    offsets: &BTreeMap<(String, i32), (i64, String)>,
-) -> Result<(), String> {
-    let mut config = consumer.clone();
-    config.set("group.id", group);
-    let client: BaseConsumer<LoggingContext> = config
-        .create_with_context(LoggingContext::new("group-offset-sync"))
-        .map_err(|e| e.to_string())?;
-    let mut list = TopicPartitionList::new();
-    for ((topic, partition), (offset, metadata)) in offsets {
-        let mut element = list.add_partition(topic, *partition);
-        element
-            .set_offset(Offset::Offset(*offset))
-            .map_err(|e| e.to_string())?;
-        element.set_metadata(metadata.clone());
-    }
-    client
-        .commit(&list, CommitMode::Sync)
-        .map_err(|e| e.to_string())
+/// Whether the broker refused a commit because the group has members now.
+fn refused_for_members(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    [
+        "member",
+        "generation",
+        "rebalance",
+        "not empty",
+        "non-empty",
+    ]
+    .iter()
+    .any(|needle| error.contains(needle))
 }

@@ -264,10 +264,14 @@ fn ensure_topic(shared: &Shared) -> Result<(), String> {
     let topics = admin.list_topics().map_err(|e| e.to_string())?;
     match topics.get(&membership.topic) {
         None => {
+            let replication_factor = match membership.replication_factor {
+                Some(factor) => i32::from(factor),
+                None => admin.broker_count().map_err(|e| e.to_string())?.clamp(1, 3) as i32,
+            };
             let spec = TopicSpec {
                 name: membership.topic.clone(),
                 partitions: membership.partitions,
-                replication_factor: membership.replication_factor as i32,
+                replication_factor,
                 configs: vec![("cleanup.policy".into(), "compact".into())],
             };
             let created = shared
@@ -279,11 +283,18 @@ fn ensure_topic(shared: &Shared) -> Result<(), String> {
                     info!(flow = %plan.id, topic = %membership.topic, "created the group's task topic")
                 }
                 Some(Created::Failed(reason)) => {
-                    return Err(format!(
-                        "cannot create topic `{}`: {reason}; fix: {}",
-                        membership.topic,
+                    let fix = if reason.contains("eplication factor") {
+                        format!(
+                            "set `{}.offset.storage.replication.factor` to at most the number of brokers of `{}`",
+                            plan.id.target, plan.id.target
+                        )
+                    } else {
                         acl_fix(plan)
-                    ))
+                    };
+                    return Err(format!(
+                        "cannot create topic `{}`: {reason}; fix: {fix}",
+                        membership.topic
+                    ));
                 }
                 _ => {}
             }

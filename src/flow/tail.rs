@@ -70,7 +70,8 @@ pub fn spawn(
     config
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
-        .set("fetch.wait.max.ms", "100");
+        // Idle topics most of the time: a fetch every half second per broker is enough.
+        .set("fetch.wait.max.ms", "500");
     let handle = std::thread::Builder::new()
         .name(name.clone())
         .spawn(move || {

@@ -102,6 +102,27 @@ impl Admin {
         acls::create_topic_acls(self.client.inner(), new_acls, self.timeout)
     }
 
+    /// The committed offsets of each of `groups`, through this client (pipelined admin requests;
+    /// blocking).
+    pub fn list_group_offsets(&self, groups: &[String]) -> super::group_offsets::GroupsCommitted {
+        super::group_offsets::list(self.client.inner(), groups, self.timeout)
+    }
+
+    /// Commits offsets for each group without joining it (refused for a group with members;
+    /// blocking).
+    pub fn alter_group_offsets(
+        &self,
+        requests: &[(String, super::group_offsets::Committed)],
+    ) -> std::collections::HashMap<String, Result<(), String>> {
+        super::group_offsets::alter(self.client.inner(), requests, self.timeout)
+    }
+
+    /// Brokers of the cluster, from a metadata request (blocking).
+    pub fn broker_count(&self) -> KafkaResult<usize> {
+        let metadata = self.client.inner().fetch_metadata(None, self.timeout)?;
+        Ok(metadata.brokers().len())
+    }
+
     /// Topic name → partition count, from a metadata request (blocking; call off the async runtime).
     pub fn list_topics(&self) -> KafkaResult<BTreeMap<String, i32>> {
         let metadata = self.client.inner().fetch_metadata(None, self.timeout)?;

@@ -748,6 +748,7 @@ impl FlowReader<'_> {
             worker("session.timeout.ms"),
             worker("heartbeat.interval.ms"),
         );
+        let offsets_rf_set = offsets_rf.is_some();
         let offset_storage = OffsetStoragePlan {
             topic: offsets_topic
                 .map(|p| p.value.trim().to_string())
@@ -769,7 +770,7 @@ impl FlowReader<'_> {
                 FlowMode::Replicate => source_plan.tasks_max.max(1) as i32,
                 FlowMode::HeartbeatsOnly => 1,
             },
-            replication_factor: offset_storage.replication_factor,
+            replication_factor: offsets_rf_set.then_some(offset_storage.replication_factor),
             session_timeout_ms: self.integer(session_timeout, 10_000u64, 1_000),
             heartbeat_interval_ms: self.integer(heartbeat_interval, 3_000u64, 100),
         };

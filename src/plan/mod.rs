@@ -154,7 +154,10 @@ pub struct MembershipPlan {
     pub topic: String,
     /// One per task slot (`tasks.max`; 1 for a heartbeats-only flow).
     pub partitions: i32,
-    pub replication_factor: i16,
+    /// `<target>.offset.storage.replication.factor` when set; otherwise the topic gets
+    /// `min(3, brokers)` (a heartbeats-only flow creates no other internal topic, so a cluster of
+    /// one broker must work without settings).
+    pub replication_factor: Option<i16>,
     /// Worker `session.timeout.ms` of the target (Connect's default 10 s): how long a silent
     /// member keeps its tasks.
     pub session_timeout_ms: u64,
