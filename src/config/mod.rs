@@ -103,6 +103,7 @@ pub fn from_properties(
         mirrord,
     };
     validate::classify_keys(&config, diagnostics);
+    validate::shell_placeholders(&config, diagnostics);
     config
 }
 

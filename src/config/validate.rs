@@ -144,12 +144,8 @@ pub(super) fn classify_keys(config: &Config, diagnostics: &mut Diagnostics) {
             .find(|alias| key.starts_with(&format!("{alias}.")))
         {
             let setting = &key[alias.len() + 1..];
-            if keys::is_connector_key(setting) && !keys::is_client_key(setting) {
-                diagnostics.warn(
-                    property,
-                    format!("MM2 does not read connector setting `{setting}` per cluster; it has no effect"),
-                    Some(format!("set `<source>->{alias}.{setting}` or `{alias}->...` for one flow, or top-level `{setting}` for all flows")),
-                );
+            if let Some((message, fix)) = cluster_key_problem(alias, setting, &config.clusters) {
+                diagnostics.warn(property, message, Some(fix));
             }
             continue;
         }
@@ -198,5 +194,93 @@ pub(super) fn classify_keys(config: &Config, diagnostics: &mut Diagnostics) {
             )
         };
         diagnostics.warn(property, message, Some(fix));
+    }
+}
+
+/// What is wrong with the cluster setting `<alias>.<setting>`, if anything: MM2 reads client keys,
+/// Connect worker keys and the client overrides (`consumer.`, `producer.`, `admin.`) per cluster;
+/// anything else has no effect there.
+fn cluster_key_problem(
+    alias: &str,
+    setting: &str,
+    clusters: &[String],
+) -> Option<(String, String)> {
+    let known = keys::is_client_key(setting)
+        || keys::WORKER_KEYS.contains(&setting)
+        || keys::is_worker_overlay_key(setting)
+        || ["consumer.", "producer.", "admin.", "librdkafka."]
+            .iter()
+            .any(|prefix| setting.starts_with(prefix));
+    if known {
+        return None;
+    }
+    if setting == "exactly.once.support" {
+        return Some((
+            "`exactly.once.support` is a per-flow connector setting; per cluster it has no effect, so exactly-once stays off".to_string(),
+            format!("set `{alias}.exactly.once.source.support = enabled` (every flow into `{alias}`) or `<source>->{alias}.exactly.once.support = enabled` (one flow)"),
+        ));
+    }
+    if let Some(rest) = setting.strip_prefix("cluster.") {
+        // Connect-style names (`source.cluster.sasl.jaas.config`) from MM2-on-Connect configs.
+        return Some((
+            format!("`{alias}.cluster.{rest}` is how a connector on a Connect cluster names its cluster's settings; dedicated mode does not read it"),
+            format!("write `{alias}.{rest}`"),
+        ));
+    }
+    if keys::is_connector_key(setting) || keys::FLOW_ONLY_KEYS.contains(&setting) {
+        return Some((
+            format!("MM2 does not read connector setting `{setting}` per cluster; it has no effect"),
+            format!("set `<source>->{alias}.{setting}` or `{alias}->...` for one flow, or top-level `{setting}` for all flows"),
+        ));
+    }
+    let candidates: Vec<&str> = keys::CLIENT_KEYS
+        .iter()
+        .chain(keys::WORKER_KEYS)
+        .copied()
+        .collect();
+    let fix = match keys::did_you_mean(setting, &candidates) {
+        Some(candidate) => format!("did you mean `{alias}.{candidate}`?"),
+        None => format!(
+            "per cluster MM2 reads client settings (`{alias}.security.protocol`, ...), Connect worker settings (`{alias}.offset.flush.interval.ms`, ...) and client overrides (`{alias}.consumer.*`, `{alias}.producer.*`, `{alias}.admin.*`); aliases: {}",
+            clusters.join(", ")
+        ),
+    };
+    Some((
+        format!("`{setting}` is not a client, worker or client-override setting kafka-mirrord reads for cluster `{alias}`; it has no effect"),
+        fix,
+    ))
+}
+
+/// Values that still hold a shell variable (`$NAME`, `${NAME}`): the properties file is not
+/// expanded by a shell (guides set `old.bootstrap.servers=$OLD_SERVERS`), so the literal text would
+/// be used as a host name or password. An error with the `${env:NAME}` fix. Checked per
+/// comma-separated item and per quoted string (JAAS lines).
+pub(super) fn shell_placeholders(config: &Config, diagnostics: &mut Diagnostics) {
+    static VARIABLE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let variable = VARIABLE.get_or_init(|| {
+        regex::Regex::new(r"^\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$")
+            .expect("the pattern is valid")
+    });
+    for property in config.properties().iter() {
+        let quoted = property.value.split('"').skip(1).step_by(2);
+        let items = property.value.split(',').map(str::trim);
+        let Some(found) = items.chain(quoted).find(|item| variable.is_match(item)) else {
+            continue;
+        };
+        let name = found
+            .trim_start_matches('$')
+            .trim_matches(|c| c == '{' || c == '}');
+        let shown = if super::secrets::is_secret_key(&property.key) {
+            "a shell variable".to_string()
+        } else {
+            format!("`{found}`")
+        };
+        diagnostics.error(
+            property,
+            format!("{shown} is not expanded: the properties file is not read by a shell"),
+            Some(format!(
+                "write `${{env:{name}}}` and declare `config.providers = env` with `config.providers.env.class = org.apache.kafka.common.config.provider.EnvVarConfigProvider` (under systemd, set {name} in /etc/default/kafka-mirrord), or put the value itself"
+            )),
+        );
     }
 }

@@ -70,7 +70,75 @@ pub fn build(config: &Config, options: &PlanOptions, diagnostics: &mut Diagnosti
         }
         flows.insert(id, flow);
     }
+    check_loops(config, &flows, diagnostics);
     Plan { clusters, flows }
+}
+
+/// Replication that would never end: a flow between two aliases of the same cluster (its own
+/// output is selected again), or IdentityReplicationPolicy in both directions (remote topics keep
+/// their names, so MM2's cycle detection cannot see them).
+fn check_loops(config: &Config, flows: &BTreeMap<FlowId, FlowPlan>, diagnostics: &mut Diagnostics) {
+    let servers = |alias: &str| -> Option<(std::collections::BTreeSet<String>, Property)> {
+        let property = config.cluster(alias, "bootstrap.servers")?;
+        let set = property
+            .value
+            .split(',')
+            .map(|server| server.trim().to_ascii_lowercase())
+            .filter(|server| !server.is_empty())
+            .collect();
+        Some((set, property.clone()))
+    };
+    let replicating = |id: &FlowId| flows.get(id).is_some_and(|f| f.mode == FlowMode::Replicate);
+    for (id, flow) in flows {
+        if flow.mode != FlowMode::Replicate {
+            continue;
+        }
+        if let (Some((source, _)), Some((target, property))) =
+            (servers(&id.source), servers(&id.target))
+        {
+            if !source.is_disjoint(&target) {
+                let fix = Some(format!("give `{}.bootstrap.servers` the other cluster's addresses, or disable `{id}.enabled`", id.target));
+                if flow.replication_policy.class == super::policy::PolicyKind::Identity {
+                    // The remote topic is the source topic itself.
+                    diagnostics.error(
+                        &property,
+                        format!("`{}` and `{}` name the same cluster (shared bootstrap servers) and flow {id} keeps topic names: it would write every record back into the topic it reads", id.source, id.target),
+                        fix,
+                    );
+                } else {
+                    diagnostics.warn(
+                        &property,
+                        format!("`{}` and `{}` name the same cluster (shared bootstrap servers): unless `{id}.topics` leaves out the remote topics it writes (`{}.*`), flow {id} copies its own copies again and again", id.source, id.target, id.source),
+                        fix,
+                    );
+                }
+            }
+        }
+        let reverse = FlowId {
+            source: id.target.clone(),
+            target: id.source.clone(),
+        };
+        let identity =
+            |plan: &FlowPlan| plan.replication_policy.class == super::policy::PolicyKind::Identity;
+        if id.source < id.target
+            && identity(flow)
+            && replicating(&reverse)
+            && flows.get(&reverse).is_some_and(identity)
+        {
+            let property = config
+                .flow(&id.source, &id.target, "enabled")
+                .cloned()
+                .or_else(|| config.top("replication.policy.class").cloned());
+            let message = format!("flows {id} and {reverse} both run with IdentityReplicationPolicy: remote topics keep their names, so each copies the other's copies back forever (MM2 cannot detect the cycle)");
+            let fix = Some(format!("disable one direction, or use DefaultReplicationPolicy (remote topics named `{}.<topic>`) for an active-active pair", id.source));
+            match property {
+                Some(property) => diagnostics.error(&property, message, fix),
+                None => {
+                    diagnostics.error_without_line(Some("replication.policy.class"), message, fix)
+                }
+            }
+        }
+    }
 }
 
 /// Which ordered pairs get a flow (docs/mm2-behaviour.md, *Which flows exist*) after `--clusters` filtering.

@@ -273,7 +273,62 @@ pub fn translate(
     }
     truststore(&mut out, java);
     keystore(&mut out, java);
+    sasl_credentials(&mut out, java);
     out.result
+}
+
+/// SASL/PLAIN and SCRAM need a user and password, which only `sasl.jaas.config` gives: a JAAS
+/// file handed to Java through `KAFKA_OPTS` (`java.security.auth.login.config`) is not read.
+/// Without one the connection would fail at run time; say so now.
+fn sasl_credentials(out: &mut Translation<'_>, java: &JavaSettings) {
+    let Some(protocol) = java.get("security.protocol") else {
+        return;
+    };
+    if !protocol
+        .value
+        .trim()
+        .to_ascii_uppercase()
+        .starts_with("SASL_")
+    {
+        return;
+    }
+    let mechanism = java
+        .get("sasl.mechanism")
+        .map(|m| m.value.trim().to_ascii_uppercase())
+        .unwrap_or_else(|| "GSSAPI".to_string());
+    if !matches!(
+        mechanism.as_str(),
+        "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
+    ) {
+        return;
+    }
+    if out.result.settings.contains_key("sasl.username") || java.contains_key("sasl.jaas.config") {
+        return;
+    }
+    let module = if mechanism == "PLAIN" {
+        "org.apache.kafka.common.security.plain.PlainLoginModule"
+    } else {
+        "org.apache.kafka.common.security.scram.ScramLoginModule"
+    };
+    let origin = java
+        .get("sasl.mechanism")
+        .or(Some(protocol))
+        .and_then(|setting| setting.origin.clone());
+    let cluster = origin
+        .as_ref()
+        .and_then(|property| {
+            property
+                .key
+                .split_once('.')
+                .map(|(alias, _)| alias.to_string())
+        })
+        .unwrap_or_else(|| "<alias>".to_string());
+    out.reject(
+        origin.as_ref(),
+        "sasl.jaas.config",
+        &format!("SASL/{mechanism} without credentials: no `sasl.jaas.config` for this cluster (a JAAS file passed through `KAFKA_OPTS` is not read)"),
+        &format!("add `{cluster}.sasl.jaas.config = {module} required username=\"...\" password=\"${{file:/etc/kafka-mirrord/secrets.properties:password}}\";` (with `config.providers = file`)"),
+    );
 }
 
 struct Translation<'a> {

@@ -1,0 +1,157 @@
+//! Config blocks shaped like the migration guides' (issue 12), through `kafka-mirrord check
+//! --json`: each mistake a guide's reader makes gets its error or warning, on the right line, with
+//! a fix — cluster-prefixed keys, shell placeholders, loops, SASL without credentials.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// `check --json` of `text`: (exit code, the document).
+fn check(text: &str) -> (i32, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mm2.properties");
+    std::fs::write(&file, text).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_kafka-mirrord"))
+        .args(["check", "--json"])
+        .arg(&file)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let document = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check --json prints JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), document)
+}
+
+/// The diagnostic of `kind` (`errors`/`warnings`) about `key`, as (line, message, fix).
+fn diagnostic(document: &Value, kind: &str, key: &str) -> Option<(u64, String, String)> {
+    document[kind].as_array()?.iter().find_map(|d| {
+        (d["key"] == key).then(|| {
+            (
+                d["line"].as_u64().unwrap_or(0),
+                d["message"].as_str().unwrap_or_default().to_string(),
+                d["fix"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+    })
+}
+
+const TWO_CLUSTERS: &str = "clusters = old, new\nold.bootstrap.servers = old-1:9092\nnew.bootstrap.servers = new-1:9092\nold->new.enabled = true\n";
+
+#[test]
+fn cluster_keys_are_validated_with_a_fix() {
+    let (code, document) = check(&format!(
+        "{TWO_CLUSTERS}old.securty.protocol = SSL\nnew.exactly.once.support = enabled\n\
+         old.cluster.sasl.mechanism = PLAIN\nnew.foo = bar\nnew.offset.flush.interval.ms = 1000\n\
+         old.consumer.fetch.min.bytes = 1\n"
+    ));
+    assert_eq!(code, 0, "warnings only: {document}");
+    let (line, message, fix) = diagnostic(&document, "warnings", "old.securty.protocol").unwrap();
+    assert_eq!(line, 5);
+    assert!(message.contains("no effect"), "{message}");
+    assert_eq!(fix, "did you mean `old.security.protocol`?");
+    let (line, message, fix) =
+        diagnostic(&document, "warnings", "new.exactly.once.support").unwrap();
+    assert_eq!(line, 6);
+    assert!(message.contains("exactly-once stays off"), "{message}");
+    assert!(
+        fix.contains("new.exactly.once.source.support = enabled"),
+        "{fix}"
+    );
+    let (_, _, fix) = diagnostic(&document, "warnings", "old.cluster.sasl.mechanism").unwrap();
+    assert_eq!(fix, "write `old.sasl.mechanism`");
+    assert!(diagnostic(&document, "warnings", "new.foo").is_some());
+    // Worker settings and client overrides are read per cluster: no word about them.
+    assert!(diagnostic(&document, "warnings", "new.offset.flush.interval.ms").is_none());
+    assert!(diagnostic(&document, "warnings", "old.consumer.fetch.min.bytes").is_none());
+}
+
+#[test]
+fn shell_placeholders_are_errors_with_the_env_provider_fix() {
+    let (code, document) = check(
+        "clusters = old, new\nold.bootstrap.servers = $OLD_SERVERS\nnew.bootstrap.servers = new-1:9092\n\
+         old->new.enabled = true\nnew.security.protocol = SASL_SSL\nnew.sasl.mechanism = SCRAM-SHA-512\n\
+         new.sasl.jaas.config = org.apache.kafka.common.security.scram.ScramLoginModule required username=\"mm2\" password=\"${NEW_PASSWORD}\";\n",
+    );
+    assert_eq!(code, 64, "{document}");
+    let (line, message, fix) = diagnostic(&document, "errors", "old.bootstrap.servers").unwrap();
+    assert_eq!(line, 2);
+    assert!(
+        message.contains("`$OLD_SERVERS` is not expanded"),
+        "{message}"
+    );
+    assert!(fix.contains("${env:OLD_SERVERS}"), "{fix}");
+    let (line, message, fix) = diagnostic(&document, "errors", "new.sasl.jaas.config").unwrap();
+    assert_eq!(line, 7);
+    assert!(
+        !message.contains("NEW_PASSWORD"),
+        "a secret's value is not quoted: {message}"
+    );
+    assert!(fix.contains("${env:NEW_PASSWORD}"), "{fix}");
+}
+
+#[test]
+fn sasl_without_credentials_names_the_key_to_add() {
+    let (code, document) = check(&format!(
+        "{TWO_CLUSTERS}old.security.protocol = SASL_PLAINTEXT\nold.sasl.mechanism = SCRAM-SHA-512\n"
+    ));
+    assert_eq!(code, 64, "{document}");
+    let (line, message, fix) = diagnostic(&document, "errors", "old.sasl.mechanism").unwrap();
+    assert_eq!(line, 6);
+    assert!(message.contains("without credentials"), "{message}");
+    assert!(
+        fix.contains(
+            "old.sasl.jaas.config = org.apache.kafka.common.security.scram.ScramLoginModule"
+        ),
+        "{fix}"
+    );
+    // Kerberos may use a ticket cache: no error.
+    let (code, document) = check(&format!(
+        "{TWO_CLUSTERS}old.security.protocol = SASL_PLAINTEXT\nold.sasl.mechanism = GSSAPI\n"
+    ));
+    assert_eq!(code, 0, "{document}");
+}
+
+#[test]
+fn loops_are_errors_naming_the_flows() {
+    // The same cluster under two aliases: with topic names kept, records go back where they came
+    // from (an error); with remote names, only a topic list can stop the copies of copies (a
+    // warning).
+    let same = "clusters = a, b\na.bootstrap.servers = kafka-1:9092,kafka-2:9092\nb.bootstrap.servers = kafka-2:9092\na->b.enabled = true\n";
+    let (code, document) = check(&format!(
+        "{same}replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n"
+    ));
+    assert_eq!(code, 64, "{document}");
+    let (line, message, _) = diagnostic(&document, "errors", "b.bootstrap.servers").unwrap();
+    assert_eq!(line, 3);
+    assert!(
+        message.contains("same cluster") && message.contains("a->b"),
+        "{message}"
+    );
+    let (code, document) = check(same);
+    assert_eq!(code, 0, "{document}");
+    let (_, message, _) = diagnostic(&document, "warnings", "b.bootstrap.servers").unwrap();
+    assert!(
+        message.contains("copies of its own copies") || message.contains("copies its own copies"),
+        "{message}"
+    );
+
+    let (code, document) = check(
+        "clusters = a, b\na.bootstrap.servers = a:9092\nb.bootstrap.servers = b:9092\na->b.enabled = true\nb->a.enabled = true\n\
+         replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n",
+    );
+    assert_eq!(code, 64, "{document}");
+    let (line, message, fix) = diagnostic(&document, "errors", "a->b.enabled").unwrap();
+    assert_eq!(line, 4);
+    assert!(message.contains("a->b and b->a"), "{message}");
+    assert!(fix.contains("DefaultReplicationPolicy"), "{fix}");
+    // The default policy in both directions is MM2's active-active: fine.
+    let (code, _) = check(
+        "clusters = a, b\na.bootstrap.servers = a:9092\nb.bootstrap.servers = b:9092\na->b.enabled = true\nb->a.enabled = true\n",
+    );
+    assert_eq!(code, 0);
+}
