@@ -813,3 +813,72 @@ fn topic_acls_are_synced_by_mm2_rules_and_never_removed() {
     let log = daemon.log_text();
     assert!(log.contains("created topic ACL on the target"), "{log}");
 }
+
+#[test]
+fn a_schema_registry_store_keeps_order_tombstones_and_compaction() {
+    // A registry's store topic (Confluent's `kafkastore.topic`, `_schemas` by default): compacted,
+    // one partition, keys rewritten and deleted. IdentityReplicationPolicy keeps its name, so a
+    // registry on the target started after cutover reads the same ids (docs/schema-registry.md).
+    let (source, target) = endpoints();
+    let topic = format!("_{}", unique("schemas"));
+    create_topic_with_config(source, &topic, 1, &[("cleanup.policy", "compact")]);
+    let schema_key = |subject: &str, version: u32| {
+        format!(r#"{{"keytype":"SCHEMA","subject":"{subject}","version":{version},"magic":1}}"#)
+    };
+    let mut store = Vec::new();
+    for (i, (key, value)) in [
+        (r#"{"keytype":"CONFIG","subject":null,"magic":0}"#.to_string(), Some(r#"{"compatibilityLevel":"BACKWARD"}"#.to_string())),
+        (schema_key("orders-value", 1), Some(r#"{"subject":"orders-value","version":1,"id":1,"schema":"\"string\"","deleted":false}"#.to_string())),
+        (schema_key("orders-value", 2), Some(r#"{"subject":"orders-value","version":2,"id":2,"schema":"\"long\"","deleted":false}"#.to_string())),
+        (r#"{"keytype":"NOOP","magic":0}"#.to_string(), None),
+        (schema_key("orders-value", 2), Some(r#"{"subject":"orders-value","version":2,"id":2,"schema":"\"long\"","deleted":true}"#.to_string())),
+        // A hard delete: the tombstone must arrive as a tombstone.
+        (schema_key("orders-value", 2), None),
+        (schema_key("payments-value", 1), Some(r#"{"subject":"payments-value","version":1,"id":3,"schema":"\"int\"","deleted":false}"#.to_string())),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store.push(TestRecord {
+            key: Some(key.into_bytes()),
+            value: value.map(String::into_bytes),
+            headers: vec![],
+            timestamp: 1_700_000_000_000 + i as i64,
+        });
+    }
+    produce(source, &topic, 0, &store);
+    let dir = tempfile::tempdir().unwrap();
+    let extra =
+        "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n";
+    let mut daemon = Daemon::start(&config(dir.path(), &regex::escape(&topic), extra));
+    wait_until(Duration::from_secs(60), "the store on the target", || {
+        try_record_count(target, &topic) == Some(store.len() as i64)
+    });
+    let copied = read_raw(target, &topic);
+    assert_eq!(copied, read_raw(source, &topic), "same records, same order");
+    assert_eq!(
+        copied
+            .iter()
+            .filter(|(_, _, value)| value.is_none())
+            .count(),
+        2,
+        "both tombstones arrive as tombstones"
+    );
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", target);
+    let admin = Admin::new(&client, Duration::from_secs(10)).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let configs = runtime
+        .block_on(admin.describe_topic_configs(std::slice::from_ref(&topic)))
+        .unwrap();
+    let cleanup = configs[&topic]
+        .iter()
+        .find(|entry| entry.name == "cleanup.policy")
+        .and_then(|entry| entry.value.clone());
+    assert_eq!(
+        cleanup.as_deref(),
+        Some("compact"),
+        "compacted on the target too"
+    );
+    assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
+}

@@ -155,3 +155,74 @@ fn loops_are_errors_naming_the_flows() {
     );
     assert_eq!(code, 0);
 }
+
+#[test]
+fn hints_name_the_real_problem_on_the_line_as_written() {
+    // Aiven's topic regex, an old `topics.blacklist`, OTC's retention keys, a policy that never
+    // existed in Apache Kafka.
+    let (code, document) = check(&format!(
+        "{TWO_CLUSTERS}old->new.topics = *\\..europe\\..*\ntopics.blacklist = (?!keep).*\n\
+         heartbeats.topic.retention.ms = 86400000\n\
+         replication.policy.class = org.apache.kafka.connect.mirror.LegacyReplicationPolicy\n"
+    ));
+    assert_eq!(code, 64, "{document}");
+    let (line, message, fix) = diagnostic(&document, "errors", "old->new.topics").unwrap();
+    assert_eq!(line, 5);
+    assert!(message.contains("repetition"), "{message}");
+    assert!(!fix.contains("look-around"), "not a look-around: {fix}");
+    assert!(
+        fix.contains("`.*..europe..*`") && fix.contains("backslash"),
+        "{fix}"
+    );
+    let (line, message, _) = diagnostic(&document, "errors", "topics.blacklist").unwrap();
+    assert_eq!(line, 6, "the legacy key keeps its line");
+    assert!(message.contains("look-around"), "{message}");
+    let (line, message, fix) =
+        diagnostic(&document, "warnings", "heartbeats.topic.retention.ms").unwrap();
+    assert_eq!(line, 7);
+    assert!(message.contains("no retention setting"), "{message}");
+    assert!(!fix.contains("alias"), "not a cluster-alias problem: {fix}");
+    let (line, message, fix) = diagnostic(&document, "errors", "replication.policy.class").unwrap();
+    assert_eq!(line, 8);
+    assert!(
+        message.contains("never existed in Apache Kafka"),
+        "{message}"
+    );
+    assert!(fix.contains("IdentityReplicationPolicy"), "{fix}");
+}
+
+#[test]
+fn a_schema_registry_store_copied_under_its_own_name_is_warned_about() {
+    // Two of the guides: IdentityReplicationPolicy and every topic.
+    let identity =
+        "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n";
+    let (code, document) = check(&format!("{TWO_CLUSTERS}old->new.topics = .*\n{identity}"));
+    assert_eq!(code, 0, "a warning, not an error: {document}");
+    let (line, message, fix) = diagnostic(&document, "warnings", "old->new.topics").unwrap();
+    assert_eq!(line, 5);
+    assert!(
+        message.contains("`_schemas`") && message.contains("corrupted"),
+        "{message}"
+    );
+    assert!(
+        fix.contains("stopped or read-only") && fix.contains("topics.exclude"),
+        "{fix}"
+    );
+    assert!(fix.contains("docs/schema-registry.md"), "{fix}");
+    // Excluded, or under the default policy (it lands in `old._schemas`): nothing to say.
+    let (_, document) = check(&format!(
+        "{TWO_CLUSTERS}old->new.topics = .*\nold->new.topics.exclude = __.*, _schemas, kafkasql-journal\n{identity}"
+    ));
+    assert!(
+        diagnostic(&document, "warnings", "old->new.topics").is_none(),
+        "{document}"
+    );
+    let (_, document) = check(&format!("{TWO_CLUSTERS}old->new.topics = .*\n"));
+    assert!(
+        diagnostic(&document, "warnings", "old->new.topics").is_none(),
+        "{document}"
+    );
+    assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/schema-registry.md")
+        .is_file());
+}

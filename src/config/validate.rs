@@ -174,6 +174,11 @@ pub(super) fn classify_keys(config: &Config, diagnostics: &mut Diagnostics) {
                 "MM2 reads this Connect worker setting per target cluster only; at top level it has no effect".to_string(),
                 format!("set `<target alias>.{key}`"),
             )
+        } else if key.contains("retention") {
+            (
+                "MM2 has no retention setting: it creates its heartbeats, checkpoints and offset-syncs topics compacted, and remote topics take the source topic's configs".to_string(),
+                "remove it; to change a topic's retention, alter the topic on its cluster (`kafka-configs.sh --alter --entity-type topics --add-config retention.ms=…`)".to_string(),
+            )
         } else {
             let known: Vec<&str> = keys::CONNECTOR_KEYS
                 .iter()

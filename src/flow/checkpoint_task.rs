@@ -8,11 +8,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::checkpoints::{self, CheckpointStore, SkipReason};
 use super::connector::until_stopped;
@@ -32,6 +32,9 @@ use crate::plan::FlowPlan;
 /// How long a round waits for the offset history to be read up to date before it translates by
 /// MM2's rule alone.
 const HISTORY_WAIT: Duration = Duration::from_secs(5);
+/// How long rounds skip translating while the stored progress and history are still being read
+/// (without an error) before they translate by MM2's rule alone.
+const HISTORY_PATIENCE: Duration = Duration::from_secs(60);
 /// How often the offset history is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
 /// Change points kept per partition (docs/offset-translation.md): older committed offsets are
@@ -123,6 +126,7 @@ pub async fn run(
         store: loaded.unwrap_or_default(),
         groups: SourceGroups::new(),
         skipped: HashMap::new(),
+        inconsistent_since: Some(Instant::now()),
         telemetry: telemetry.clone(),
         producer,
         source_admin,
@@ -178,6 +182,9 @@ struct Rounds {
     groups: SourceGroups,
     /// Groups not synced in the last round, and why.
     skipped: HashMap<String, SkipReason>,
+    /// Since when rounds could not read the progress and history up to date (`None`: last
+    /// round could); a task starts not up to date.
+    inconsistent_since: Option<Instant>,
     telemetry: FlowTelemetry,
     producer: FutureProducer<LoggingContext>,
     source_admin: Arc<Admin>,
@@ -241,9 +248,25 @@ impl Rounds {
                 .await
                 .unwrap_or_default()
         };
-        if !consistent {
-            if let Some(problem) = self.sources.problem() {
-                warn!(flow = %flow.id, "offsets translated by MM2's rule this round: {problem}");
+        if consistent {
+            self.inconsistent_since = None;
+        } else {
+            let since = *self.inconsistent_since.get_or_insert_with(Instant::now);
+            match self.sources.problem() {
+                Some(problem) => {
+                    warn!(flow = %flow.id, "offsets translated by MM2's rule this round: {problem}")
+                }
+                // Still reading (at start, or a burst of history): an approximate translation now
+                // would move groups behind where the next round puts them exactly.
+                None if since.elapsed() < HISTORY_PATIENCE => {
+                    debug!(flow = %flow.id, "stored progress and offset history still being read; no checkpoints this round");
+                    return;
+                }
+                None => warn!(
+                    flow = %flow.id,
+                    "the offset history was not read up to date for {} s; offsets translated by MM2's rule this round",
+                    since.elapsed().as_secs()
+                ),
             }
         }
         for (group, committed) in offsets {

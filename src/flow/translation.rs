@@ -218,11 +218,14 @@ impl TranslationSources {
     /// Stored progress, and whether the history was read past everything written before it
     /// (waiting up to `timeout`). Blocking.
     pub fn consistent_progress(&self, timeout: Duration) -> (ProgressMap, bool) {
-        if !self.progress_tail.read_to_end() {
-            return (ProgressMap::new(), false);
+        let deadline = Instant::now() + timeout;
+        while !self.progress_tail.read_to_end() {
+            if Instant::now() >= deadline {
+                return (ProgressMap::new(), false);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         let progress = lock(&self.progress).clone();
-        let deadline = Instant::now() + timeout;
         let ends = match tail::end_offsets(&self.consumer, &self.history_topic, timeout) {
             Ok(ends) => ends,
             Err(error) => {

@@ -412,12 +412,17 @@ impl FlowReader<'_> {
             Ok(filter) => filter,
             Err((is_include, error)) => {
                 let key = if is_include { include_key } else { exclude_key };
-                let fix = "write a regex without look-around (e.g. list what to keep, and move what to drop into `topics.exclude`/`groups.exclude`)".to_string();
+                let fix = error.fix();
                 let message = format!(
                     "pattern `{}` is not a valid regex: {}",
                     error.pattern, error.reason
                 );
-                match self.get(key).cloned() {
+                // The value may have come from the legacy name: point at the line as written.
+                let written = self
+                    .get(key)
+                    .or_else(|| self.get(&key.replace(".exclude", ".blacklist")))
+                    .cloned();
+                match written {
                     Some(property) => self.diagnostics.error(&property, message, Some(fix)),
                     None => self
                         .diagnostics
@@ -462,14 +467,27 @@ impl FlowReader<'_> {
         let class = match self.get("replication.policy.class").cloned() {
             None => PolicyKind::Default,
             Some(property) => PolicyKind::from_class(property.value.trim()).unwrap_or_else(|| {
+                let legacy = property.value.trim().ends_with("LegacyReplicationPolicy");
                 self.diagnostics.error(
                     &property,
-                    "custom replication policies are not supported",
-                    Some(format!(
-                        "use `{}` or `{}`",
-                        policy::DEFAULT_POLICY_CLASS,
-                        policy::IDENTITY_POLICY_CLASS
-                    )),
+                    if legacy {
+                        "`LegacyReplicationPolicy` never existed in Apache Kafka (some guides use the name for MirrorMaker 1's naming, where topics keep their names)"
+                    } else {
+                        "custom replication policies are not supported"
+                    },
+                    Some(if legacy {
+                        format!(
+                            "for MirrorMaker 1's naming use `{}`; for MM2's `<source>.<topic>` use `{}`",
+                            policy::IDENTITY_POLICY_CLASS,
+                            policy::DEFAULT_POLICY_CLASS
+                        )
+                    } else {
+                        format!(
+                            "use `{}` or `{}`",
+                            policy::DEFAULT_POLICY_CLASS,
+                            policy::IDENTITY_POLICY_CLASS
+                        )
+                    }),
                 );
                 PolicyKind::Default
             }),
@@ -646,6 +664,19 @@ impl FlowReader<'_> {
         let topics_exclude =
             self.list_with_legacy("topics.exclude", "topics.blacklist", default_exclude);
         let topics = self.filter("topics", topics_include, "topics.exclude", topics_exclude);
+        if mode == FlowMode::Replicate {
+            let topics_key = self.get("topics").cloned();
+            for (message, fix) in super::registry::warnings(self.id, &topics, policy.class) {
+                match &topics_key {
+                    Some(property) => self.diagnostics.warn(property, message, Some(fix)),
+                    None => self.diagnostics.warn_without_line(
+                        Some(&format!("{}.topics", self.id)),
+                        message,
+                        Some(fix),
+                    ),
+                }
+            }
+        }
         let config_properties_exclude = self.list_with_legacy(
             "config.properties.exclude",
             "config.properties.blacklist",

@@ -32,6 +32,27 @@ pub struct PatternError {
     pub reason: String,
 }
 
+impl PatternError {
+    /// How to write the pattern so it compiles, for the cause at hand.
+    pub fn fix(&self) -> String {
+        if self.reason.contains("look-around") {
+            "write a regex without look-around (e.g. list what to keep, and move what to drop into `topics.exclude`/`groups.exclude`)".to_string()
+        } else if self.pattern.starts_with('*') || self.reason.contains("repetition operator") {
+            // A glob habit: Java's regex refuses a leading `*` as well, so MM2 would not start.
+            let suggestion = format!(".*{}", self.pattern.trim_start_matches('*'));
+            format!(
+                "`*` repeats what comes before it, so it cannot start a pattern (MM2 refuses it too): \
+                 for \"anything\" write `.*`, e.g. `{suggestion}`; in a properties file a single backslash \
+                 is dropped (`\\.` reads as `.`), so write `\\\\.` for a literal dot"
+            )
+        } else {
+            "write a regex both Java and kafka-mirrord accept (they agree on classes, groups, \
+             alternation and repetition)"
+                .to_string()
+        }
+    }
+}
+
 impl NameFilter {
     /// Compiles both lists; `Err` names the offending pattern of whichever list failed first.
     pub fn new(include: Vec<String>, exclude: Vec<String>) -> Result<Self, (bool, PatternError)> {
@@ -135,5 +156,22 @@ mod tests {
         assert!(is_include);
         assert_eq!(error.pattern, "(?!internal).*");
         assert!(error.reason.contains("look-around"), "{}", error.reason);
+        assert!(
+            error.fix().contains("without look-around"),
+            "{}",
+            error.fix()
+        );
+    }
+
+    #[test]
+    fn a_leading_star_gets_the_glob_hint() {
+        // Aiven's `*\..europe\..*` as a properties file reads it.
+        let (_, error) = NameFilter::new(vec!["*..europe..*".into()], vec![]).unwrap_err();
+        let fix = error.fix();
+        assert!(!fix.contains("look-around"), "{fix}");
+        assert!(
+            fix.contains("`.*..europe..*`") && fix.contains("\\\\."),
+            "{fix}"
+        );
     }
 }

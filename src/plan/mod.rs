@@ -7,6 +7,7 @@ pub mod diff;
 pub mod filter;
 pub mod librdkafka;
 pub mod policy;
+mod registry;
 
 use std::collections::BTreeMap;
 use std::fmt;
