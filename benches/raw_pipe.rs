@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -33,6 +33,10 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::{json, Value};
+
+#[path = "common/proc_stats.rs"]
+mod proc_stats;
+use proc_stats::{clock_ticks, epoch_ms, proc_sample, ProcSample};
 
 #[derive(Parser)]
 #[command(
@@ -344,55 +348,6 @@ fn create_topic(brokers: &str, topic: &str, partitions: i32) -> Result<()> {
 // /proc sampling (Linux only, like the benchmark)
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Default)]
-struct ProcSample {
-    /// utime + stime + cutime + cstime, in clock ticks.
-    cpu_ticks: u64,
-    vm_hwm_kb: u64,
-    vm_rss_kb: u64,
-}
-
-fn proc_sample(pid: &str) -> Option<ProcSample> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    // Fields after "(comm)": state is field 3, utime/stime/cutime/cstime are fields 14-17.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| {
-        fields
-            .get(i - 3)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    if fields.first() == Some(&"Z") {
-        return None; // exited, not reaped yet: its counters are no longer meaningful
-    }
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Some(ProcSample {
-        cpu_ticks: tick(14) + tick(15) + tick(16) + tick(17),
-        vm_hwm_kb: kb("VmHWM:"),
-        vm_rss_kb: kb("VmRSS:"),
-    })
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux we run on).
-fn clock_ticks() -> u64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100)
-}
-
 fn sample_json(s: Option<ProcSample>, ticks: u64) -> Value {
     match s {
         None => Value::Null,
@@ -402,13 +357,6 @@ fn sample_json(s: Option<ProcSample>, ticks: u64) -> Value {
             "vm_rss_kb": s.vm_rss_kb,
         }),
     }
-}
-
-fn epoch_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------------------

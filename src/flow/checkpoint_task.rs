@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tracing::{debug, info, warn};
 
 use super::checkpoints::{self, CheckpointStore, SkipReason};
@@ -269,6 +269,9 @@ impl Rounds {
                 ),
             }
         }
+        // Every checkpoint of the round is queued at once and acknowledged together: one by one,
+        // 4,000 of them (1,000 groups) took a round trip each.
+        let mut in_flight = Vec::new();
         for (group, committed) in offsets {
             let committed = match committed {
                 Ok(committed) => committed,
@@ -303,48 +306,67 @@ impl Rounds {
                 .metrics
                 .set_group_translation(&flow.id, &group, translation);
             for checkpoint in new {
-                if !self.send(&group, &checkpoint, listed_at).await {
-                    return;
+                match self.enqueue(&checkpoint, listed_at) {
+                    Ok(delivery) => in_flight.push((group.clone(), checkpoint, delivery)),
+                    Err(error) => {
+                        warn!(flow = %flow.id, group = %group, "cannot emit checkpoint: {error}")
+                    }
                 }
             }
         }
+        self.settle(in_flight, listed_at).await;
     }
 
-    /// Emits one checkpoint; false when the target did not answer (the round ends).
-    async fn send(&mut self, group: &str, checkpoint: &Checkpoint, listed_at: i64) -> bool {
-        let flow = self.flow.clone();
+    /// Queues one checkpoint (MM2's record, timestamped with the listing time).
+    fn enqueue(
+        &self,
+        checkpoint: &Checkpoint,
+        listed_at: i64,
+    ) -> Result<DeliveryFuture, rdkafka::error::KafkaError> {
         let (key, value) = (checkpoint.key(), checkpoint.value());
-        let record = FutureRecord::to(&flow.checkpoints.topic)
+        let record = FutureRecord::to(&self.flow.checkpoints.topic)
             .partition(0)
             .key(&key)
             .payload(&value)
             .timestamp(listed_at);
-        let sent = tokio::time::timeout(
-            Duration::from_secs(30),
-            self.producer.send(record, Duration::from_secs(30)),
-        )
-        .await;
-        match sent {
-            Ok(Ok(_)) => {
-                self.store.update(checkpoint);
-                self.telemetry
-                    .metrics
-                    .checkpoint(&flow.id, group, &checkpoint.topic, checkpoint.partition)
-                    .checkpoint_emitted(crate::clock::unix_ms() - listed_at);
-                self.telemetry.status.set_group(group, true, None);
-                // The target's offsets are behind this checkpoint until the next sync round.
-                if flow.checkpoints.sync_group_offsets.enabled {
-                    self.telemetry.status.set_group_target(group, None);
+        self.producer
+            .send_result(record)
+            .map_err(|(error, _)| error)
+    }
+
+    /// Waits (30 s at most, for the whole round) for the target to acknowledge the queued
+    /// checkpoints; only acknowledged ones move the store and the metrics.
+    async fn settle(
+        &mut self,
+        in_flight: Vec<(String, Checkpoint, DeliveryFuture)>,
+        listed_at: i64,
+    ) {
+        let flow = self.flow.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        for (group, checkpoint, delivery) in in_flight {
+            match tokio::time::timeout_at(deadline, delivery).await {
+                Ok(Ok(Ok(_))) => {
+                    self.store.update(&checkpoint);
+                    self.telemetry
+                        .metrics
+                        .checkpoint(&flow.id, &group, &checkpoint.topic, checkpoint.partition)
+                        .checkpoint_emitted(crate::clock::unix_ms() - listed_at);
+                    self.telemetry.status.set_group(&group, true, None);
+                    // The target's offsets are behind this checkpoint until the next sync round.
+                    if flow.checkpoints.sync_group_offsets.enabled {
+                        self.telemetry.status.set_group_target(&group, None);
+                    }
                 }
-                true
-            }
-            Ok(Err((error, _))) => {
-                warn!(flow = %flow.id, group = %group, "cannot emit checkpoint: {error}");
-                true
-            }
-            Err(_) => {
-                warn!(flow = %flow.id, group = %group, "the target did not acknowledge a checkpoint within 30 s; next round");
-                false
+                Ok(Ok(Err((error, _)))) => {
+                    warn!(flow = %flow.id, group = %group, "cannot emit checkpoint: {error}");
+                }
+                Ok(Err(_)) => {
+                    warn!(flow = %flow.id, group = %group, "cannot emit checkpoint: the producer went away");
+                }
+                Err(_) => {
+                    warn!(flow = %flow.id, "the target did not acknowledge the checkpoints within 30 s; next round");
+                    return;
+                }
             }
         }
     }

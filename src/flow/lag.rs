@@ -43,6 +43,9 @@ const ROUND: Duration = Duration::from_secs(1);
 const PROBE_EVERY: u64 = 5;
 /// Partitions probed per round (the most lagging ones).
 const PROBE_PARTITIONS: usize = 64;
+/// Log start offsets are asked every this many rounds (retention moves them slowly; the source
+/// tasks count records skipped at once).
+const EARLIEST_EVERY: u64 = 10;
 /// Topic ids are compared every this many rounds.
 const TOPIC_IDS_EVERY: u64 = 10;
 /// The trend of each topic's lag gets a sample every this many rounds.
@@ -113,6 +116,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
     let mut lagging_since_probe = false;
     let mut target_backoff_until = Instant::now();
     let mut round: u64 = 0;
+    let mut earliest_known: HashMap<(String, i32), Result<i64, String>> = HashMap::new();
     while !input.stop.is_requested() {
         let started = Instant::now();
         let selected: PartitionSet = input.partitions.borrow_and_update().as_ref().clone();
@@ -134,13 +138,28 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             read_committed,
             REQUEST_TIMEOUT,
         );
-        let starts = list_offsets(
+        // Log starts move only with retention or deletions: asked every few rounds, and for
+        // partitions not seen before.
+        let stale = round % EARLIEST_EVERY == 0;
+        let unknown: Vec<(String, i32)> = wanted
+            .iter()
+            .filter(|key| stale || !earliest_known.contains_key(*key))
+            .cloned()
+            .collect();
+        let starts = match list_offsets(
             source.client(),
-            &wanted,
+            &unknown,
             Spec::Earliest,
             false,
             REQUEST_TIMEOUT,
-        );
+        ) {
+            Ok(listed) => {
+                earliest_known.retain(|key, _| selected.contains(key));
+                earliest_known.extend(listed);
+                Ok(&earliest_known)
+            }
+            Err(error) => Err(error.to_string()),
+        };
         let progress_known = progress_tail.read_to_end();
         let stored: HashMap<(String, i32), StoredProgress> = lock(progress).clone();
         let live = status.replicated_positions();
@@ -149,7 +168,8 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         let mut lags: Vec<((String, i32), i64, i64)> = Vec::new(); // (partition, lag, next)
         let mut quiet_partitions: Vec<((String, i32), i64)> = Vec::new();
         let mut measured = Vec::with_capacity(wanted.len());
-        match (&ends, &starts) {
+        let ends = ends.map_err(|error| error.to_string());
+        match (ends.as_ref(), starts.as_ref()) {
             (Ok(ends), Ok(starts)) => {
                 for key in &wanted {
                     let (Some(Ok(end)), Some(Ok(earliest))) = (ends.get(key), starts.get(key))

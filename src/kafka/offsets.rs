@@ -26,8 +26,35 @@ pub enum Spec {
 /// (topic, partition) → offset, or the partition's own error.
 pub type Offsets = HashMap<(String, i32), Result<i64, String>>;
 
-/// Lists `spec` offsets of `partitions`. Blocks up to `timeout`; call it off the async runtime.
+/// Partitions per request. librdkafka looks each partition up in the request's list when it
+/// finds leaders and merges answers (a linear search per partition), so one request costs the
+/// square of its size: at 2,000 partitions a single request cost most of an idle daemon's CPU.
+const PARTITIONS_PER_REQUEST: usize = 128;
+
+/// Lists `spec` offsets of `partitions`. Blocks up to `timeout` per request of
+/// [`PARTITIONS_PER_REQUEST`]; call it off the async runtime.
 pub fn list_offsets<C: ClientContext>(
+    client: &Client<C>,
+    partitions: &[(String, i32)],
+    spec: Spec,
+    read_committed: bool,
+    timeout: Duration,
+) -> Result<Offsets, NativeError> {
+    let mut out = HashMap::with_capacity(partitions.len());
+    for chunk in partitions.chunks(PARTITIONS_PER_REQUEST) {
+        out.extend(list_offsets_once(
+            client,
+            chunk,
+            spec,
+            read_committed,
+            timeout,
+        )?);
+    }
+    Ok(out)
+}
+
+/// One `ListOffsets` request for `partitions`.
+fn list_offsets_once<C: ClientContext>(
     client: &Client<C>,
     partitions: &[(String, i32)],
     spec: Spec,

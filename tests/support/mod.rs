@@ -602,9 +602,21 @@ pub fn commit_group(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) 
         list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
             .unwrap();
     }
-    consumer
-        .commit(&list, rdkafka::consumer::CommitMode::Sync)
-        .unwrap();
+    // A topic created a moment ago may not be known to the group coordinator yet.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match consumer.commit(&list, rdkafka::consumer::CommitMode::Sync) {
+            Ok(()) => return,
+            Err(error)
+                if Instant::now() < deadline
+                    && error.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition) =>
+            {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(error) => panic!("committing {group}: {error}"),
+        }
+    }
 }
 
 /// Members a consumer group has right now (0 if it does not exist).

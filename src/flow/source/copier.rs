@@ -21,6 +21,7 @@ use crate::flow::offset_history::StoredProgress;
 use crate::flow::task::TaskFailure;
 use crate::flow::FlowTelemetry;
 use crate::kafka::context::SourceConsumerContext;
+use crate::kafka::offsets::{list_offsets, Spec};
 use crate::lifecycle::Stop;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
@@ -154,6 +155,22 @@ impl Copier {
                 .map(String::as_str),
             Some("latest" | "largest" | "end")
         );
+        // Partitions without stored progress start at their log start, asked in one batched
+        // request: a logical offset makes librdkafka look each partition up on its own, which
+        // took 10 s before the first record at 2,000 partitions.
+        let fresh: Vec<TopicPartition> = partitions
+            .iter()
+            .filter(|key| !start_at_end && !self.stored.get(*key).is_some_and(|s| s.offset >= 0))
+            .cloned()
+            .collect();
+        let log_starts = list_offsets(
+            self.consumer.client(),
+            &fresh,
+            Spec::Earliest,
+            false,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_default();
         for (topic, partition) in partitions {
             let stored = self.stored.get(&(topic.clone(), *partition)).copied();
             let target_topic = self
@@ -193,7 +210,10 @@ impl Copier {
             let (offset, next) = match stored.map(|stored| stored.offset) {
                 Some(offset) if offset >= 0 => (Offset::Offset(offset + 1), offset + 1),
                 _ if start_at_end => (Offset::End, -1),
-                _ => (Offset::Beginning, -1),
+                _ => match log_starts.get(&(topic.clone(), *partition)) {
+                    Some(Ok(low)) if *low >= 0 => (Offset::Offset(*low), *low),
+                    _ => (Offset::Beginning, -1),
+                },
             };
             self.next_offset.resize(index + 1, -1);
             self.next_offset[index] = next;
@@ -220,22 +240,34 @@ impl Copier {
                 .map(String::as_str),
             Some("error")
         );
-        for (topic, partition) in partitions {
-            if self.stop.is_requested() {
-                return;
-            }
-            let Ok((low, _)) =
-                self.consumer
-                    .fetch_watermarks(topic, *partition, Duration::from_secs(2))
-            else {
-                continue;
-            };
-            let resume_at = self
-                .stored
-                .get(&(topic.clone(), *partition))
-                .map(|stored| stored.offset + 1);
-            if let Some(resume_at) = resume_at.filter(|&next| skips && next < low) {
-                self.report_skipped(topic, *partition, resume_at, low, "while stopped");
+        // Only partitions resuming from stored progress can have lost records; their log starts
+        // come in one batched request (one round trip per partition took seconds at thousands).
+        let resuming: Vec<(TopicPartition, i64)> = partitions
+            .iter()
+            .filter_map(|key| {
+                self.stored
+                    .get(key)
+                    .map(|stored| (key.clone(), stored.offset + 1))
+            })
+            .collect();
+        if !skips || resuming.is_empty() || self.stop.is_requested() {
+            return;
+        }
+        let keys: Vec<TopicPartition> = resuming.iter().map(|(key, _)| key.clone()).collect();
+        let Ok(log_starts) = list_offsets(
+            self.consumer.client(),
+            &keys,
+            Spec::Earliest,
+            false,
+            Duration::from_secs(5),
+        ) else {
+            return;
+        };
+        for ((topic, partition), resume_at) in resuming {
+            if let Some(Ok(low)) = log_starts.get(&(topic.clone(), partition)) {
+                if resume_at < *low {
+                    self.report_skipped(&topic, partition, resume_at, *low, "while stopped");
+                }
             }
         }
     }
@@ -343,6 +375,17 @@ impl Copier {
         let Ok(positions) = self.consumer.position() else {
             return Vec::new();
         };
+        // One pass over the list: looking each partition up in it is a linear search.
+        let positions: HashMap<(String, i32), i64> = positions
+            .elements()
+            .iter()
+            .filter_map(|element| match element.offset() {
+                Offset::Offset(offset) => {
+                    Some(((element.topic().to_string(), element.partition()), offset))
+                }
+                _ => None,
+            })
+            .collect();
         let mut moved = Vec::new();
         for (index, slot) in self.active_slots() {
             let next = self.next_offset.get(index).copied().unwrap_or(-1);
@@ -353,11 +396,8 @@ impl Copier {
                 continue; // records in flight
             }
             let position = positions
-                .find_partition(&slot.source_topic, slot.partition)
-                .and_then(|element| match element.offset() {
-                    Offset::Offset(offset) => Some(offset),
-                    _ => None,
-                });
+                .get(&(slot.source_topic.clone(), slot.partition))
+                .copied();
             if let Some(position) = position.filter(|position| *position > next) {
                 // The history learns where the next record goes before progress may pass the
                 // markers; unknown (nothing copied since another tool stored the progress), the
@@ -411,23 +451,33 @@ impl Copier {
         if !std::mem::take(&mut self.deleted_records_suspected) {
             return Ok(());
         }
-        for (index, slot) in self.active_slots() {
-            let next = self.next_offset.get(index).copied().unwrap_or(-1);
-            if next < 0 {
-                continue;
-            }
-            if let Ok((low, _)) = self.consumer.fetch_watermarks(
-                &slot.source_topic,
-                slot.partition,
-                Duration::from_secs(2),
-            ) {
-                if low > next {
+        let pending: Vec<(TopicPartition, i64)> = self
+            .active_slots()
+            .into_iter()
+            .filter_map(|(index, slot)| {
+                let next = self.next_offset.get(index).copied().unwrap_or(-1);
+                (next >= 0).then(|| ((slot.source_topic.clone(), slot.partition), next))
+            })
+            .collect();
+        let keys: Vec<TopicPartition> = pending.iter().map(|(key, _)| key.clone()).collect();
+        let Ok(log_starts) = list_offsets(
+            self.consumer.client(),
+            &keys,
+            Spec::Earliest,
+            false,
+            Duration::from_secs(5),
+        ) else {
+            return Ok(());
+        };
+        for ((topic, partition), next) in pending {
+            if let Some(Ok(low)) = log_starts.get(&(topic.clone(), partition)) {
+                if *low > next {
                     return Err(TaskFailure::SourceRecordsDeleted {
-                        topic: slot.source_topic.clone(),
-                        partition: slot.partition,
+                        topic,
+                        partition,
                         next,
-                        log_start: low,
-                        skipped: low - next,
+                        log_start: *low,
+                        skipped: *low - next,
                     });
                 }
             }
