@@ -112,6 +112,21 @@ impl Copier {
         self.producer.context()
     }
 
+    /// The log start of each of `partitions`, in batched requests (one round trip per partition
+    /// took seconds at thousands).
+    fn log_starts(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<crate::kafka::offsets::Offsets, crate::kafka::native::NativeError> {
+        list_offsets(
+            self.consumer.client(),
+            partitions,
+            Spec::Earliest,
+            false,
+            Duration::from_secs(5),
+        )
+    }
+
     /// The active slots (not removed), with their index.
     pub fn active_slots(&self) -> Vec<(usize, Arc<Slot>)> {
         let slots = self.producer.context().slots();
@@ -163,14 +178,7 @@ impl Copier {
             .filter(|key| !start_at_end && !self.stored.get(*key).is_some_and(|s| s.offset >= 0))
             .cloned()
             .collect();
-        let log_starts = list_offsets(
-            self.consumer.client(),
-            &fresh,
-            Spec::Earliest,
-            false,
-            Duration::from_secs(5),
-        )
-        .unwrap_or_default();
+        let log_starts = self.log_starts(&fresh).unwrap_or_default();
         for (topic, partition) in partitions {
             let stored = self.stored.get(&(topic.clone(), *partition)).copied();
             let target_topic = self
@@ -254,13 +262,7 @@ impl Copier {
             return;
         }
         let keys: Vec<TopicPartition> = resuming.iter().map(|(key, _)| key.clone()).collect();
-        let Ok(log_starts) = list_offsets(
-            self.consumer.client(),
-            &keys,
-            Spec::Earliest,
-            false,
-            Duration::from_secs(5),
-        ) else {
+        let Ok(log_starts) = self.log_starts(&keys) else {
             return;
         };
         for ((topic, partition), resume_at) in resuming {
@@ -460,13 +462,7 @@ impl Copier {
             })
             .collect();
         let keys: Vec<TopicPartition> = pending.iter().map(|(key, _)| key.clone()).collect();
-        let Ok(log_starts) = list_offsets(
-            self.consumer.client(),
-            &keys,
-            Spec::Earliest,
-            false,
-            Duration::from_secs(5),
-        ) else {
+        let Ok(log_starts) = self.log_starts(&keys) else {
             return Ok(());
         };
         for ((topic, partition), next) in pending {
