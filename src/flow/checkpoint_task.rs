@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tracing::{debug, info, warn};
 
 use super::checkpoints::{self, CheckpointStore, SkipReason};
@@ -25,6 +24,7 @@ use super::translation::{TranslationSources, Translator};
 use super::FlowTelemetry;
 use crate::kafka::admin::Admin;
 use crate::kafka::context::LoggingContext;
+use crate::kafka::producer::{Acknowledgement, Record, RecordProducer};
 use crate::lifecycle::Stop;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
@@ -186,7 +186,7 @@ struct Rounds {
     /// round could); a task starts not up to date.
     inconsistent_since: Option<Instant>,
     telemetry: FlowTelemetry,
-    producer: FutureProducer<LoggingContext>,
+    producer: RecordProducer,
     source_admin: Arc<Admin>,
     target_admin: Arc<Admin>,
 }
@@ -322,23 +322,22 @@ impl Rounds {
         &self,
         checkpoint: &Checkpoint,
         listed_at: i64,
-    ) -> Result<DeliveryFuture, rdkafka::error::KafkaError> {
+    ) -> Result<Acknowledgement, rdkafka::error::KafkaError> {
         let (key, value) = (checkpoint.key(), checkpoint.value());
-        let record = FutureRecord::to(&self.flow.checkpoints.topic)
-            .partition(0)
-            .key(&key)
-            .payload(&value)
-            .timestamp(listed_at);
-        self.producer
-            .send_result(record)
-            .map_err(|(error, _)| error)
+        self.producer.enqueue(&Record {
+            topic: &self.flow.checkpoints.topic,
+            partition: Some(0),
+            key: &key,
+            payload: Some(&value),
+            timestamp: Some(listed_at),
+        })
     }
 
     /// Waits (30 s at most, for the whole round) for the target to acknowledge the queued
     /// checkpoints; only acknowledged ones move the store and the metrics.
     async fn settle(
         &mut self,
-        in_flight: Vec<(String, Checkpoint, DeliveryFuture)>,
+        in_flight: Vec<(String, Checkpoint, Acknowledgement)>,
         listed_at: i64,
     ) {
         let flow = self.flow.clone();
@@ -357,7 +356,7 @@ impl Rounds {
                         self.telemetry.status.set_group_target(&group, None);
                     }
                 }
-                Ok(Ok(Err((error, _)))) => {
+                Ok(Ok(Err(error))) => {
                     warn!(flow = %flow.id, group = %group, "cannot emit checkpoint: {error}");
                 }
                 Ok(Err(_)) => {
@@ -397,9 +396,18 @@ impl Rounds {
         }
         for (topic, partition, upstream) in &removed {
             let key = super::offset_history::point_key(topic, *partition, *upstream);
-            let record = FutureRecord::<[u8], [u8]>::to(&self.flow.offset_storage.history_topic)
-                .key(&key[..]);
-            if let Err((error, _)) = self.producer.send(record, Duration::from_secs(30)).await {
+            let tombstone = Record {
+                topic: &self.flow.offset_storage.history_topic,
+                partition: None,
+                key: &key,
+                payload: None,
+                timestamp: None,
+            };
+            let sent =
+                tokio::time::timeout(Duration::from_secs(30), self.producer.send(&tombstone))
+                    .await
+                    .unwrap_or(Err(rdkafka::error::KafkaError::Canceled));
+            if let Err(error) = sent {
                 warn!(flow = %self.flow.id, "cannot delete an offset-history point: {error}");
                 return;
             }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::producer::FutureRecord;
+use crate::kafka::producer::Record;
 use tracing::{info, warn};
 
 use super::connector::until_stopped;
@@ -59,16 +59,18 @@ pub async fn run(
             timestamp: now,
         };
         let (key, value) = (heartbeat.key(), heartbeat.value());
-        let record = FutureRecord::to(&topic)
-            .partition(0)
-            .key(&key)
-            .payload(&value)
-            .timestamp(now);
+        let record = Record {
+            topic: &topic,
+            partition: Some(0),
+            key: &key,
+            payload: Some(&value),
+            timestamp: Some(now),
+        };
         // The delivery wait is bounded by the period (a heartbeat that cannot be written in time
         // is superseded by the next one) and by the stop request.
         let sent = tokio::select! {
             _ = stop.requested() => return Ok(()),
-            sent = tokio::time::timeout(period, producer.send(record, period)) => sent,
+            sent = tokio::time::timeout(period, producer.send(&record)) => sent,
         };
         match sent {
             Ok(Ok(_)) if failing => {
@@ -76,7 +78,7 @@ pub async fn run(
                 failing = false;
             }
             Ok(Ok(_)) => {}
-            Ok(Err((error, _))) if !failing => {
+            Ok(Err(error)) if !failing => {
                 warn!(flow = %flow.id, "cannot emit heartbeat: {error}");
                 failing = true;
             }

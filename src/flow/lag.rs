@@ -50,6 +50,8 @@ const EARLIEST_EVERY: u64 = 10;
 const TOPIC_IDS_EVERY: u64 = 10;
 /// The trend of each topic's lag gets a sample every this many rounds.
 const TREND_EVERY: u64 = 10;
+/// Every partition's lag series is written anew every this many rounds (else only changes).
+const EXPORT_ALL_EVERY: u64 = 30;
 /// The remote topics' ends are checked every this many rounds (foreign writes).
 const TARGET_CHECK_EVERY: u64 = 5;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -117,6 +119,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
     let mut target_backoff_until = Instant::now();
     let mut round: u64 = 0;
     let mut earliest_known: HashMap<(String, i32), Result<i64, String>> = HashMap::new();
+    let mut exported = ExportedLags::default();
     while !input.stop.is_requested() {
         let started = Instant::now();
         let selected: PartitionSet = input.partitions.borrow_and_update().as_ref().clone();
@@ -246,7 +249,11 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         if round % TREND_EVERY == 0 {
             status.sample_trend();
         }
-        publish_metrics(&input, &lags, lag_seconds);
+        if round % EXPORT_ALL_EVERY == 0 {
+            // A series re-created by a restarted source task starts at 0: write them all anew.
+            exported.lags.clear();
+        }
+        publish_metrics(&input, &lags, lag_seconds, &mut exported);
         if input
             .stop
             .sleep_blocking(ROUND.saturating_sub(started.elapsed()))
@@ -455,20 +462,45 @@ fn oldest_unreplicated_age(
     oldest.map(|timestamp| (now_ms as i64 - timestamp).max(0) as u64 / 1000)
 }
 
+/// The per-partition lag series this process exported, so that only changes are written (the
+/// series lookup is the costly part at thousands of partitions; idle, nothing changes).
+#[derive(Default)]
+struct ExportedLags {
+    /// The task slots these were exported for: another set starts over.
+    owned: BTreeSet<usize>,
+    /// How many partitions were selected then (a change moves partitions between slots).
+    selected: usize,
+    lags: HashMap<(String, i32), i64>,
+}
+
 /// The flow's lag figures, and each partition this process copies as its own series.
-fn publish_metrics(input: &LagInput, lags: &[((String, i32), i64, i64)], lag_seconds: Option<u64>) {
+fn publish_metrics(
+    input: &LagInput,
+    lags: &[((String, i32), i64, i64)],
+    lag_seconds: Option<u64>,
+    exported: &mut ExportedLags,
+) {
     let flow = &input.flow;
     let metrics = &input.telemetry.metrics;
     let owned: BTreeSet<usize> = input.view.borrow().owned.clone();
-    if !owned.is_empty() {
+    if owned != exported.owned || lags.len() != exported.selected {
+        exported.lags.clear();
+        exported.owned = owned.clone();
+        exported.selected = lags.len();
+    }
+    let changed: Vec<&((String, i32), i64, i64)> = lags
+        .iter()
+        .filter(|(key, lag, _)| exported.lags.get(key) != Some(lag))
+        .collect();
+    if !owned.is_empty() && !changed.is_empty() {
         let all: PartitionSet = lags.iter().map(|(key, _, _)| key.clone()).collect();
         let mine: BTreeSet<(String, i32)> = owned
             .iter()
             .flat_map(|slot| partitions_of_slot(&all, *slot, flow.source.tasks_max))
             .collect();
-        for ((topic, partition), lag, _) in lags {
-            if mine.contains(&(topic.clone(), *partition)) {
-                metrics.set_partition_lag(&flow.id, topic, *partition, *lag);
+        for (key, lag, _) in changed {
+            if mine.contains(key) && metrics.set_partition_lag(&flow.id, &key.0, key.1, *lag) {
+                exported.lags.insert(key.clone(), *lag);
             }
         }
     }

@@ -182,13 +182,14 @@ pub(crate) async fn create_internal_topic(
 pub(crate) fn record_producer(
     flow: &FlowPlan,
     role: &'static str,
-) -> rdkafka::error::KafkaResult<
-    rdkafka::producer::FutureProducer<crate::kafka::context::LoggingContext>,
-> {
+) -> rdkafka::error::KafkaResult<crate::kafka::producer::RecordProducer> {
     let mut config =
         flow.clients[&crate::plan::clients::ClientRole::TargetProducer].client_config();
     config.set("enable.gapless.guarantee", "false");
-    config.create_with_context(crate::kafka::context::LoggingContext::new(role))
+    crate::kafka::producer::RecordProducer::create(
+        &config,
+        crate::kafka::context::LoggingContext::new(role),
+    )
 }
 
 /// A single-partition compacted topic: heartbeats, checkpoints, offset syncs.

@@ -9,4 +9,5 @@ pub mod groups;
 pub mod headers;
 pub(crate) mod native;
 pub mod offsets;
+pub mod producer;
 pub mod topic_ids;

@@ -932,14 +932,19 @@ impl Metrics {
 
     /// The lag of a partition this process copies (`kafka_mirrord_replication_lag_records` and
     /// Strimzi's consumer-lag series); nothing for a partition without series here.
-    pub fn set_partition_lag(&self, flow: &FlowId, topic: &str, partition: i32, lag: i64) {
+    /// False when the partition has no series yet (its source task did not register it).
+    pub fn set_partition_lag(&self, flow: &FlowId, topic: &str, partition: i32, lag: i64) -> bool {
         let shared = self
             .book()
             .partitions
             .get(&(flow.clone(), topic.to_string(), partition))
             .cloned();
-        if let Some(shared) = shared {
-            SourcePartitionMetrics { shared }.set_lag(lag);
+        match shared {
+            Some(shared) => {
+                SourcePartitionMetrics { shared }.set_lag(lag);
+                true
+            }
+            None => false,
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::warn;
 
@@ -22,6 +22,7 @@ use crate::flow::task::TaskFailure;
 use crate::flow::FlowTelemetry;
 use crate::kafka::context::SourceConsumerContext;
 use crate::kafka::offsets::{list_offsets, Spec};
+use crate::kafka::producer::QuietProducer;
 use crate::lifecycle::Stop;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
@@ -52,7 +53,7 @@ pub(super) struct OpenTransaction {
 pub(super) struct Copier {
     pub flow: Arc<FlowPlan>,
     pub index: usize,
-    pub producer: ThreadedProducer<TargetContext>,
+    pub producer: QuietProducer<TargetContext>,
     pub consumer: BaseConsumer<SourceConsumerContext>,
     pub syncs: Option<Arc<SyncSender>>,
     pub telemetry: FlowTelemetry,
@@ -81,7 +82,7 @@ impl Copier {
     pub fn new(
         flow: Arc<FlowPlan>,
         index: usize,
-        producer: ThreadedProducer<TargetContext>,
+        producer: QuietProducer<TargetContext>,
         consumer: BaseConsumer<SourceConsumerContext>,
         syncs: Option<Arc<SyncSender>>,
         telemetry: FlowTelemetry,
@@ -521,7 +522,7 @@ enum Sent {
 /// Sends one source record to the same partition of the remote topic.
 #[allow(clippy::too_many_arguments)]
 fn replicate(
-    producer: &ThreadedProducer<TargetContext>,
+    producer: &QuietProducer<TargetContext>,
     flow: &FlowPlan,
     stop: &Stop,
     lookup: &mut HashMap<String, HashMap<i32, usize>>,

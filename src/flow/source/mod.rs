@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{Producer, ThreadedProducer};
+use rdkafka::producer::Producer;
+
+use crate::kafka::producer::QuietProducer;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -116,9 +118,11 @@ pub fn run(mut input: TaskInput) -> Result<(), TaskFailure> {
             ),
         );
     }
-    let producer: ThreadedProducer<TargetContext> = producer_config
-        .create_with_context(TargetContext::new(syncs.clone(), exactly_once))
-        .map_err(client_error)?;
+    let producer = QuietProducer::create(
+        &producer_config,
+        TargetContext::new(syncs.clone(), exactly_once),
+    )
+    .map_err(client_error)?;
     let timeout = Duration::from_millis(flow.admin_timeout_ms as u64);
     if exactly_once && !init_transactions(&producer, timeout, &input.stop)? {
         return Ok(());
@@ -183,7 +187,7 @@ pub fn run(mut input: TaskInput) -> Result<(), TaskFailure> {
 /// progress read next is final (Connect does the same before a task starts). `Ok(false)` when
 /// stopped first.
 fn init_transactions(
-    producer: &ThreadedProducer<TargetContext>,
+    producer: &QuietProducer<TargetContext>,
     timeout: Duration,
     stop: &Stop,
 ) -> Result<bool, TaskFailure> {
@@ -214,6 +218,12 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
     let mut last_report = Instant::now();
     let mut last_publish = Instant::now();
     let mut since_housekeeping = HOUSEKEEPING_EVERY;
+    // Per-partition passes (metrics, reported positions) run only while something moves: a
+    // record polled since the last pass, records awaiting acknowledgement, or figures the last
+    // pass found. Idle, thousands of partitions cost nothing every 100 ms (docs/operations.md,
+    // *Idle cost*).
+    let (mut polled_since_publish, mut polled_since_report) = (true, true);
+    let (mut published_last, mut reported_last) = (true, true);
     loop {
         if since_housekeeping >= HOUSEKEEPING_EVERY {
             since_housekeeping = 0;
@@ -236,7 +246,11 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
                 )));
             }
             if last_publish.elapsed() >= METRICS_EVERY {
-                copier.publish_metrics();
+                let in_flight = copier.producer.in_flight_count() > 0;
+                if polled_since_publish || in_flight || published_last {
+                    published_last = copier.publish_metrics();
+                }
+                polled_since_publish = false;
                 last_publish = Instant::now();
             }
             if input.partitions.has_changed().unwrap_or(false)
@@ -244,6 +258,7 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
             {
                 let wanted = copier::wanted_partitions(input, &flow);
                 copier.assign(&wanted)?;
+                (polled_since_publish, polled_since_report) = (true, true);
             }
             copier.check_resets()?;
             if !exactly_once && last_flush.elapsed() >= flush_interval {
@@ -255,12 +270,23 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
                 if exactly_once && !moved.is_empty() {
                     copier.store_positions_in_transaction(&moved, &input.stop)?;
                 }
-                copier.report_progress();
+                let moving = polled_since_report
+                    || !moved.is_empty()
+                    || copier.producer.in_flight_count() > 0;
+                // One more pass after the last movement: the acknowledgements it waited for.
+                if moving || reported_last {
+                    copier.report_progress();
+                }
+                reported_last = moving;
+                polled_since_report = false;
                 last_report = Instant::now();
             }
         }
         match copier.poll(Duration::from_millis(100)) {
-            Some(Ok(())) => since_housekeeping += 1,
+            Some(Ok(())) => {
+                since_housekeeping += 1;
+                (polled_since_publish, polled_since_report) = (true, true);
+            }
             Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset))) => {
                 // `auto.offset.reset = none` and the position is gone: find out where.
                 copier.suspect_deleted_records();

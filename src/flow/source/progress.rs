@@ -27,13 +27,17 @@ impl Copier {
     /// Moves what the delivery callback gathered into the exported metrics. Runs from the task
     /// loop's housekeeping, at most every 100 ms (and once more after the final drain), so the
     /// metrics trail the acknowledgements by a fraction of a second.
-    pub fn publish_metrics(&self) {
+    /// True when something was published (acknowledgements may still be arriving).
+    pub fn publish_metrics(&self) -> bool {
+        let mut published = false;
         for (_, slot) in self.active_slots() {
             let mut acks = lock(&slot.acks);
             if acks.batch.pending().0 > 0 {
                 slot.metrics.publish(&mut acks.batch);
+                published = true;
             }
         }
+        published
     }
 
     /// Publishes each partition's replicated position (next source offset to copy) to `/status`,

@@ -10,7 +10,9 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig};
+
+use crate::kafka::producer::QuietProducer;
 use tracing::{debug, warn};
 
 use crate::flow::offset_syncs::{OffsetSyncQueue, MAX_IN_FLIGHT_SYNCS};
@@ -19,7 +21,7 @@ use crate::kafka::context::LoggingContext;
 /// The offset-sync producer of one source task and its queue.
 pub struct SyncSender {
     queue: Mutex<OffsetSyncQueue>,
-    producer: ThreadedProducer<SyncContext>,
+    producer: QuietProducer<SyncContext>,
     topic: String,
 }
 
@@ -76,7 +78,7 @@ impl SyncSender {
             last_failure_warning: AtomicI64::new(0),
             sender: OnceLock::new(),
         };
-        let producer = config.create_with_context(context)?;
+        let producer = QuietProducer::create(config, context)?;
         let sender = Arc::new(SyncSender {
             queue: Mutex::new(OffsetSyncQueue::new(offset_lag_max)),
             producer,
