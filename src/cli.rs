@@ -115,6 +115,26 @@ pub enum Command {
     /// Print where a consumer group resumes on the target: its committed offsets on the source,
     /// the translated offsets from the latest checkpoints, and their age (like MM2's
     /// RemoteClusterUtils.translateOffsets).
+    /// Convert the configs of MirrorMaker 2's connectors on a Kafka Connect cluster (source,
+    /// checkpoint, heartbeat) into a dedicated-mode properties file that takes over their progress.
+    ImportConnect {
+        /// The Kafka Connect cluster's offsets topic (its workers' `offset.storage.topic`), where
+        /// the source connector's progress is taken over from.
+        #[arg(long, default_value = "connect-offsets")]
+        offsets_topic: String,
+        /// The MirrorSourceConnector's name on the Connect cluster, when its config file does not
+        /// say (`name`): Connect stored its progress under that name.
+        #[arg(long)]
+        source_connector_name: Option<String>,
+        /// Write the file here (created with mode 0600, secrets included) instead of printing it
+        /// with secrets masked.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// The connectors' configs: JSON (as POSTed to Connect's REST API, or the bare `config`
+        /// object) or properties, one file per connector of one source->target pair.
+        #[arg(value_name = "CONNECTOR_CONFIG", required = true)]
+        files: Vec<PathBuf>,
+    },
     TranslateOffsets {
         /// The consumer group.
         #[arg(long)]

@@ -69,6 +69,20 @@ fn main() -> ExitCode {
         };
         return ExitCode::from(commands::cutover::run(&args));
     }
+    if let Some(Command::ImportConnect {
+        offsets_topic,
+        source_connector_name,
+        output,
+        files,
+    }) = &cli.command
+    {
+        return ExitCode::from(commands::import_connect::run(
+            files,
+            offsets_topic,
+            source_connector_name.as_deref(),
+            output.as_deref(),
+        ));
+    }
     if let Some(Command::TranslateOffsets {
         group,
         source,

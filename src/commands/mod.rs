@@ -1,8 +1,9 @@
 //! The CLI verbs: `check` (validate and print the plan), `status`, `cutover`, `translate-offsets`,
-//! and the run command (the daemon).
+//! `import-connect`, and the run command (the daemon).
 
 pub mod check;
 pub mod cutover;
+pub mod import_connect;
 pub mod run;
 pub mod status;
 pub mod translate;

@@ -206,6 +206,11 @@ pub mod mirrord {
     pub const SHUTDOWN_TIMEOUT_MS: &str = "mirrord.shutdown.timeout.ms";
     /// Which MM2 release's rules to follow where 3.x and 4.x differ (`3.9` or `4.0`).
     pub const MM2_COMPATIBILITY: &str = "mirrord.mm2.compatibility";
+    /// Takeover from MM2 on a Kafka Connect cluster: that cluster's offsets topic (on each flow's
+    /// target cluster), read at a source task's start for partitions with no progress of ours.
+    pub const TAKEOVER_CONNECT_OFFSETS_TOPIC: &str = "mirrord.takeover.connect.offsets.topic";
+    /// The names the MirrorSourceConnectors had in that Connect cluster (comma-separated).
+    pub const TAKEOVER_CONNECT_CONNECTORS: &str = "mirrord.takeover.connect.connectors";
 
     pub const ALL: &[&str] = &[
         HTTP_LISTEN,
@@ -213,6 +218,8 @@ pub mod mirrord {
         LOG_FORMAT,
         SHUTDOWN_TIMEOUT_MS,
         MM2_COMPATIBILITY,
+        TAKEOVER_CONNECT_OFFSETS_TOPIC,
+        TAKEOVER_CONNECT_CONNECTORS,
     ];
 }
 

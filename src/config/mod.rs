@@ -37,6 +37,15 @@ pub struct MirrordSettings {
     pub log_format: LogFormat,
     pub shutdown_timeout_ms: u64,
     pub mm2_compatibility: Mm2Compatibility,
+    /// Where MM2 on a Connect cluster stored its progress (docs/migrate-from-connect.md).
+    pub takeover: Option<ConnectTakeover>,
+}
+
+/// The offsets topic of a Kafka Connect cluster that ran MirrorSourceConnectors, and their names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConnectTakeover {
+    pub offsets_topic: String,
+    pub connectors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -54,6 +63,7 @@ impl Default for MirrordSettings {
             log_format: LogFormat::Text,
             shutdown_timeout_ms: 30_000,
             mm2_compatibility: Mm2Compatibility::V3_9,
+            takeover: None,
         }
     }
 }

@@ -6,7 +6,7 @@ use super::diagnostics::Diagnostics;
 use super::keys::{self, mirrord};
 use super::properties::RawProperties;
 use super::values;
-use super::{Config, LogFormat, MirrordSettings, Mm2Compatibility};
+use super::{Config, ConnectTakeover, LogFormat, MirrordSettings, Mm2Compatibility};
 
 /// The cluster aliases: required, non-empty names, treated as a set.
 pub(super) fn clusters(props: &RawProperties, diagnostics: &mut Diagnostics) -> Vec<String> {
@@ -47,6 +47,7 @@ pub(super) fn mirrord_settings(
     diagnostics: &mut Diagnostics,
 ) -> MirrordSettings {
     let mut settings = MirrordSettings::default();
+    let (mut takeover_topic, mut takeover_connectors) = (None, None);
     for (_, property) in props.with_prefix(keys::MIRRORD_PREFIX) {
         let value = property.value.trim();
         match property.key.as_str() {
@@ -103,6 +104,35 @@ pub(super) fn mirrord_settings(
                     ),
                 ),
             },
+            mirrord::TAKEOVER_CONNECT_OFFSETS_TOPIC => {
+                let topic = value.trim();
+                if topic.is_empty() {
+                    diagnostics.error(
+                        property,
+                        "empty topic name",
+                        Some("give the Connect worker's `offset.storage.topic`, e.g. `connect-offsets`".to_string()),
+                    );
+                } else {
+                    takeover_topic = Some(topic.to_string());
+                }
+            }
+            mirrord::TAKEOVER_CONNECT_CONNECTORS => {
+                let names: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if names.is_empty() {
+                    diagnostics.error(
+                        property,
+                        "no connector name",
+                        Some("give the MirrorSourceConnector names of the Connect cluster, comma-separated".to_string()),
+                    );
+                } else {
+                    takeover_connectors = Some((names, property.clone()));
+                }
+            }
             unknown => {
                 let fix = keys::did_you_mean(unknown, mirrord::ALL)
                     .map(|candidate| format!("did you mean `{candidate}`?"))
@@ -110,6 +140,25 @@ pub(super) fn mirrord_settings(
                 diagnostics.error(property, "unknown kafka-mirrord setting", fix);
             }
         }
+    }
+    match (takeover_topic, takeover_connectors) {
+        (Some(offsets_topic), connectors) => {
+            settings.takeover = Some(ConnectTakeover {
+                offsets_topic,
+                connectors: connectors
+                    .map(|(names, _)| names)
+                    .unwrap_or_else(|| vec!["MirrorSourceConnector".to_string()]),
+            })
+        }
+        (None, Some((_, property))) => diagnostics.error(
+            &property,
+            "connector names without the Connect cluster's offsets topic",
+            Some(format!(
+                "also set `{}` (the Connect worker's `offset.storage.topic`)",
+                mirrord::TAKEOVER_CONNECT_OFFSETS_TOPIC
+            )),
+        ),
+        (None, None) => {}
     }
     settings
 }

@@ -262,8 +262,18 @@ pub fn decode_source_offset(
     key: &[u8],
     value: Option<&[u8]>,
 ) -> Option<(String, String, i32, Option<StoredProgress>)> {
+    decode_source_offset_of(key, value, &[SOURCE_CONNECTOR_NAME])
+}
+
+/// As [`decode_source_offset`], for a connector named one of `connectors` (on a Kafka Connect
+/// cluster the MirrorSourceConnector has the name its creator gave it).
+pub fn decode_source_offset_of(
+    key: &[u8],
+    value: Option<&[u8]>,
+    connectors: &[&str],
+) -> Option<(String, String, i32, Option<StoredProgress>)> {
     let (name, partition): (String, serde_json::Value) = serde_json::from_slice(key).ok()?;
-    if name != SOURCE_CONNECTOR_NAME {
+    if !connectors.contains(&name.as_str()) {
         return None;
     }
     let partition: SourcePartitionKey = serde_json::from_value(partition).ok()?;

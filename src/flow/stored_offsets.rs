@@ -19,7 +19,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::assignment::TopicPartition;
-use super::records::{decode_source_offset, StoredProgress};
+use super::records::{decode_source_offset_of, StoredProgress};
 use super::task::TaskFailure;
 use crate::kafka::context::LoggingContext;
 use crate::lifecycle::Stop;
@@ -32,6 +32,7 @@ pub fn load(
     target_consumer: &ClientConfig,
     topic: &str,
     cluster: &str,
+    connectors: &[&str],
     timeout: Duration,
     stop: &Stop,
 ) -> Result<Option<HashMap<TopicPartition, StoredProgress>>, TaskFailure> {
@@ -121,7 +122,7 @@ pub fn load(
             Some(Ok(message)) => {
                 let Some(key) = message.key() else { continue };
                 if let Some((stored_cluster, source_topic, partition, offset)) =
-                    decode_source_offset(key, message.payload())
+                    decode_source_offset_of(key, message.payload(), connectors)
                 {
                     if stored_cluster == cluster {
                         match offset {

@@ -857,6 +857,7 @@ impl FlowReader<'_> {
             // MM2 flushes every 60 s; kafka-mirrord every 10 s by default, so a crash re-sends less.
             flush_interval_ms: self.integer(flush_interval, 10_000i64, 1),
             history_topic: format!("mm2-mirrord-offset-history.{source}.internal"),
+            takeover: self.config.mirrord.takeover.clone(),
         };
         let group_id = group_id
             .map(|p| p.value.trim().to_string())

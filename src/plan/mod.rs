@@ -133,6 +133,9 @@ pub struct OffsetStoragePlan {
     /// `mm2-mirrord-offset-history.<source>.internal` on the target: where the offset delta of
     /// each partition changes (docs/offset-translation.md).
     pub history_topic: String,
+    /// MM2 on a Connect cluster stored progress there too: read for partitions with none of ours
+    /// (`mirrord.takeover.connect.*`, docs/migrate-from-connect.md).
+    pub takeover: Option<crate::config::ConnectTakeover>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the fixture
 
+pub mod connect;
 pub mod consumers;
 pub mod faults;
 
@@ -465,6 +466,28 @@ pub fn kafka_partition(key: &[u8], partitions: i32) -> i32 {
     ((murmur2::murmur2(key, murmur2::KAFKA_SEED) & 0x7fff_ffff) % partitions as u32) as i32
 }
 
+/// The Java class path of Apache MirrorMaker 2 and Kafka Connect from the same Maven Central
+/// release as the brokers (fetched once).
+pub fn mm2_classpath() -> String {
+    static MM2_LIBS: OnceLock<String> = OnceLock::new();
+    let mm2_libs = MM2_LIBS.get_or_init(|| {
+        let output = std::process::Command::new(repo_root().join("scripts/test-kafka"))
+            .arg("fetch-mm2")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "fetch-mm2 failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // fetch-mm2 puts the MM2 jars next to the broker's: <cache>/kafka-<version>/mm2-libs.
+        let libs = Path::new(test_kafka().get("KAFKA_LIBS")).with_file_name("mm2-libs");
+        assert!(libs.is_dir(), "{} missing after fetch-mm2", libs.display());
+        libs.display().to_string()
+    });
+    format!("{mm2_libs}/*:{}/*", test_kafka().get("KAFKA_LIBS"))
+}
+
 /// Apache MirrorMaker 2 (dedicated mode) from the same Maven Central release as the brokers.
 pub struct MirrorMaker {
     child: Child,
@@ -473,23 +496,6 @@ pub struct MirrorMaker {
 
 impl MirrorMaker {
     pub fn start(config: &Path) -> Self {
-        static MM2_LIBS: OnceLock<String> = OnceLock::new();
-        let mm2_libs = MM2_LIBS.get_or_init(|| {
-            let output = std::process::Command::new(repo_root().join("scripts/test-kafka"))
-                .arg("fetch-mm2")
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "fetch-mm2 failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            // fetch-mm2 puts the MM2 jars next to the broker's: <cache>/kafka-<version>/mm2-libs.
-            let libs = Path::new(test_kafka().get("KAFKA_LIBS")).with_file_name("mm2-libs");
-            assert!(libs.is_dir(), "{} missing after fetch-mm2", libs.display());
-            libs.display().to_string()
-        });
-        let kafka_libs = test_kafka().get("KAFKA_LIBS").to_string();
         let log = config.with_extension(format!("{}.mm2.log", unique("mm2")));
         // MM2 3.x logs through log4j 1 (reload4j): INFO to stdout, which goes to the log file.
         let log4j = config.with_extension("log4j.properties");
@@ -504,7 +510,7 @@ impl MirrorMaker {
         let child = std::process::Command::new("java")
             .arg(format!("-Dlog4j.configuration=file:{}", log4j.display()))
             .args(["-Xms256M", "-Xmx1G", "-cp"])
-            .arg(format!("{mm2_libs}/*:{kafka_libs}/*"))
+            .arg(mm2_classpath())
             .arg("org.apache.kafka.connect.mirror.MirrorMaker")
             .arg(config)
             .stdout(std::fs::File::create(&log).unwrap())
@@ -516,19 +522,24 @@ impl MirrorMaker {
 
     /// SIGTERM (Connect commits source offsets on a clean stop) and wait.
     pub fn stop(&mut self) {
-        std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("MirrorMaker 2 did not stop within 90 s");
+        stop_java(&mut self.child, "MirrorMaker 2");
     }
+}
+
+/// SIGTERM to a JVM (Connect commits source offsets on a clean stop), and wait up to 90 s.
+pub fn stop_java(child: &mut Child, what: &str) {
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what} did not stop within 90 s");
 }
 
 impl Drop for MirrorMaker {
@@ -563,21 +574,9 @@ impl Drop for MirrorMaker {
 
 /// Runs `tests/support/Mm2Client.java` (MM2's RemoteClusterUtils/MirrorClient) against a cluster.
 pub fn mm2_client(args: &[&str]) -> String {
-    let mm2_libs = Path::new(test_kafka().get("KAFKA_LIBS")).with_file_name("mm2-libs");
-    if !mm2_libs.is_dir() {
-        let status = std::process::Command::new(repo_root().join("scripts/test-kafka"))
-            .arg("fetch-mm2")
-            .status()
-            .unwrap();
-        assert!(status.success(), "fetch-mm2 failed");
-    }
     let output = std::process::Command::new("java")
         .arg("-cp")
-        .arg(format!(
-            "{}/*:{}/*",
-            mm2_libs.display(),
-            test_kafka().get("KAFKA_LIBS")
-        ))
+        .arg(mm2_classpath())
         .arg(repo_root().join("tests/support/Mm2Client.java"))
         .args(args)
         .output()
@@ -684,17 +683,25 @@ impl Daemon {
 
 /// A plain HTTP/1.1 GET on loopback; returns (status code, body).
 pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    http_request(address, "GET", path, None)
+}
+
+/// One HTTP/1.1 request with an optional JSON body: (status, body); status 0 when nothing listens.
+pub fn http_request(address: &str, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
     // Not listening yet (the daemon is starting): report it as status 0.
     let Ok(mut stream) = std::net::TcpStream::connect(address) else {
         return (0, String::new());
     };
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    let body = json.unwrap_or_default();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut response = String::new();

@@ -128,6 +128,19 @@ impl Copier {
         )
     }
 
+    /// Makes the next progress flush write these partitions' progress although it did not move
+    /// (progress taken over from another tool's offsets topic).
+    pub fn mark_unstored(&self, partitions: &[TopicPartition]) {
+        let slots = self.producer.context().slots();
+        for (topic, partition) in partitions {
+            if let Some(index) = self.lookup.get(topic).and_then(|p| p.get(partition)) {
+                let slot = &slots[*index];
+                slot.storing
+                    .fetch_min(slot.stored.load(Ordering::Acquire) - 1, Ordering::AcqRel);
+            }
+        }
+    }
+
     /// The active slots (not removed), with their index.
     pub fn active_slots(&self) -> Vec<(usize, Arc<Slot>)> {
         let slots = self.producer.context().slots();

@@ -21,7 +21,7 @@ mod progress;
 mod runs;
 mod sync_sender;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,8 +29,6 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::Producer;
-
-use crate::kafka::producer::QuietProducer;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -38,10 +36,13 @@ use self::copier::Copier;
 use self::delivery::TargetContext;
 use self::sync_sender::SyncSender;
 use super::assignment::{PartitionSet, TopicPartition};
+use super::offset_history::StoredProgress;
+use super::records::SOURCE_CONNECTOR_NAME;
 use super::stored_offsets;
 use super::task::{TaskFailure, TaskReporter};
 use super::FlowTelemetry;
 use crate::kafka::context::SourceConsumerContext;
+use crate::kafka::producer::QuietProducer;
 use crate::lifecycle::Stop;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
@@ -130,15 +131,21 @@ pub fn run(mut input: TaskInput) -> Result<(), TaskFailure> {
 
     let target_consumer = client(ClientRole::TargetConsumer)
         .ok_or_else(|| TaskFailure::Client("no target consumer planned".into()))?;
-    let Some(stored) = stored_offsets::load(
+    let Some(mut stored) = stored_offsets::load(
         &target_consumer,
         &flow.offset_storage.topic,
         &flow.id.source,
+        &[SOURCE_CONNECTOR_NAME],
         timeout,
         &input.stop,
     )?
     else {
         return Ok(()); // stopped while reading
+    };
+    let Some(taken_over) =
+        take_over_from_connect(&flow, &target_consumer, &mut stored, &input.stop)?
+    else {
+        return Ok(());
     };
     // Change points go there before progress passes them; the flow's leader creates it.
     if !stored_offsets::require_topic(
@@ -166,6 +173,11 @@ pub fn run(mut input: TaskInput) -> Result<(), TaskFailure> {
     );
     let wanted = copier::wanted_partitions(&mut input, &flow);
     copier.assign(&wanted)?;
+    if !taken_over.is_empty() && !exactly_once {
+        // Into our own offsets topic at once: the Connect cluster (and the setting) may go.
+        copier.mark_unstored(&taken_over);
+        copier.store_progress();
+    }
     info!(flow = %flow.id, task = input.slot, partitions = wanted.0.len(), exactly_once, "source task started");
     input.reporter.running();
 
@@ -306,6 +318,51 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
             copier.maybe_commit(false, &input.stop)?;
         }
     }
+}
+
+/// With `mirrord.takeover.connect.*`: the progress MM2 on a Kafka Connect cluster stored in that
+/// cluster's offsets topic (on this flow's target), for every partition with none of ours. The
+/// partitions taken over are returned; `None` when a stop was requested while reading.
+fn take_over_from_connect(
+    flow: &FlowPlan,
+    target_consumer: &rdkafka::config::ClientConfig,
+    stored: &mut HashMap<TopicPartition, StoredProgress>,
+    stop: &Stop,
+) -> Result<Option<Vec<TopicPartition>>, TaskFailure> {
+    let Some(takeover) = &flow.offset_storage.takeover else {
+        return Ok(Some(Vec::new()));
+    };
+    let names: Vec<&str> = takeover.connectors.iter().map(String::as_str).collect();
+    let Some(theirs) = stored_offsets::load(
+        target_consumer,
+        &takeover.offsets_topic,
+        &flow.id.source,
+        &names,
+        Duration::from_millis(flow.admin_timeout_ms as u64),
+        stop,
+    )?
+    else {
+        return Ok(None);
+    };
+    let mut taken_over = Vec::new();
+    for (partition, progress) in theirs {
+        if let std::collections::hash_map::Entry::Vacant(entry) = stored.entry(partition) {
+            taken_over.push(entry.key().clone());
+            // Connect's MM2 kept no offset history: translation starts from here.
+            entry.insert(StoredProgress {
+                offset: progress.offset,
+                next_downstream: None,
+            });
+        }
+    }
+    info!(
+        flow = %flow.id,
+        topic = %takeover.offsets_topic,
+        connectors = %takeover.connectors.join(","),
+        partitions = taken_over.len(),
+        "progress taken over from MirrorMaker 2 on Kafka Connect"
+    );
+    Ok(Some(taken_over))
 }
 
 /// Logs a consumer error at most once per 10 s per task (warn), else at debug.
