@@ -58,6 +58,10 @@ struct Cli {
     /// How long the replicator may take to create the target topic and copy a first record.
     #[arg(long, default_value_t = 180)]
     ready_timeout: u64,
+    /// Also write every measured record as `stamp_ms,latency_ms` to this file (to see when the
+    /// slow ones happen).
+    #[arg(long)]
+    dump: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -165,6 +169,7 @@ fn run(cli: &Cli) -> Result<serde_json::Value> {
     let interval = Duration::from_nanos(1_000_000_000 / cli.rate.max(1));
     let mut sent_at: HashMap<u64, i64> = HashMap::with_capacity(total as usize);
     let mut latencies: Vec<i64> = Vec::with_capacity(total as usize);
+    let mut samples: Vec<(i64, i64)> = Vec::new();
     let started = Instant::now();
     let mut next = 0u64;
     let deadline = started + Duration::from_secs(cli.warmup + cli.seconds + cli.tail);
@@ -205,6 +210,9 @@ fn run(cli: &Cli) -> Result<serde_json::Value> {
             if let Some(stamp) = sent_at.remove(&sequence) {
                 if sequence >= measured_from {
                     latencies.push(now - stamp);
+                    if cli.dump.is_some() {
+                        samples.push((stamp, now - stamp));
+                    }
                 }
             }
             if taken >= 256 {
@@ -216,6 +224,13 @@ fn run(cli: &Cli) -> Result<serde_json::Value> {
         }
     }
     producer.flush(Duration::from_secs(10))?;
+    if let Some(path) = &cli.dump {
+        let text: String = samples
+            .iter()
+            .map(|(stamp, latency)| format!("{stamp},{latency}\n"))
+            .collect();
+        std::fs::write(path, text)?;
+    }
     let lost = sent_at.keys().filter(|s| **s >= measured_from).count();
     latencies.sort_unstable();
     let percentile = |p: f64| -> Option<i64> {
