@@ -548,7 +548,15 @@ fn check(
         .map(|member| describe(member, &membership.topic, me.as_deref()))
         .collect();
     members.sort_by(|a, b| (!a.leader, &a.member_id).cmp(&(!b.leader, &b.member_id)));
-    let others: Vec<&Member> = members.iter().filter(|m| !m.this_process).collect();
+    // A member with this process's node and pid but another member id is this flow's previous
+    // instance (a reload replaces a changed flow only after the old one stopped) whose leave the
+    // coordinator has not processed yet: not another node, and its plan is not a conflict.
+    let (node, pid) = (hostname(), std::process::id());
+    let others: Vec<&Member> = members
+        .iter()
+        .filter(|m| !m.this_process)
+        .filter(|m| !(m.pid == Some(pid) && m.node.as_deref() == Some(node.as_str())))
+        .collect();
     // The plan that counts: the longest-running member's (this process included).
     let authority = others
         .iter()
