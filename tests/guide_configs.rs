@@ -226,3 +226,146 @@ fn a_schema_registry_store_copied_under_its_own_name_is_warned_about() {
         .join("docs/schema-registry.md")
         .is_file());
 }
+
+/// The librdkafka settings of one client of flow `old->new` in a `check --json` document.
+fn client_settings(document: &Value, client: &str) -> serde_json::Map<String, Value> {
+    let flows = document["flows"].as_array().cloned().unwrap_or_default();
+    let flow = flows.iter().find(|flow| flow["id"] == "old->new");
+    flow.and_then(|flow| flow["clients"][client]["settings"].as_object())
+        .unwrap_or_else(|| panic!("no client `{client}` in {document}"))
+        .clone()
+}
+
+#[test]
+fn oauth_oidc_clusters_map_to_librdkafkas_oidc_login() {
+    // `old` as Strimzi/Keycloak guides write it (Kafka 3.4+ handler, credentials in the JAAS line),
+    // `new` with the Kafka 4.1 keys and a JWT-bearer assertion.
+    let (code, document) = check(&format!(
+        "{TWO_CLUSTERS}old.security.protocol = SASL_SSL\nold.sasl.mechanism = OAUTHBEARER\n\
+         old.sasl.login.callback.handler.class = org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler\n\
+         old.sasl.oauthbearer.token.endpoint.url = https://keycloak.example/realms/kafka/protocol/openid-connect/token\n\
+         old.sasl.jaas.config = org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"mirror\" clientSecret=\"oidc-secret-value\" scope=\"kafka\" extension_logicalCluster=\"lkc-1\";\n\
+         new.security.protocol = SASL_SSL\nnew.sasl.mechanism = OAUTHBEARER\n\
+         new.sasl.oauthbearer.token.endpoint.url = https://login.example/oauth2/token\n\
+         new.sasl.jaas.config = org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;\n\
+         new.sasl.oauthbearer.jwt.retriever.class = org.apache.kafka.common.security.oauthbearer.JwtBearerJwtRetriever\n\
+         new.sasl.oauthbearer.assertion.private.key.file = /etc/kafka-mirrord/oauth-key.pem\n\
+         new.sasl.oauthbearer.assertion.claim.sub = mirror\nnew.sasl.oauthbearer.assertion.template.file = /etc/kafka-mirrord/jwt.json\n"
+    ));
+    assert_eq!(code, 0, "{document}");
+    assert_eq!(document["warnings"], serde_json::json!([]), "{document}");
+    let old = client_settings(&document, "source-consumer");
+    assert_eq!(old["sasl.mechanisms"], "OAUTHBEARER");
+    assert_eq!(old["sasl.oauthbearer.method"], "oidc");
+    assert_eq!(
+        old["sasl.oauthbearer.token.endpoint.url"],
+        "https://keycloak.example/realms/kafka/protocol/openid-connect/token"
+    );
+    assert_eq!(old["sasl.oauthbearer.client.id"], "mirror");
+    assert_eq!(old["sasl.oauthbearer.client.secret"], "********");
+    assert_eq!(old["sasl.oauthbearer.scope"], "kafka");
+    assert_eq!(old["sasl.oauthbearer.extensions"], "logicalCluster=lkc-1");
+    assert!(!document.to_string().contains("oidc-secret-value"));
+    let new = client_settings(&document, "target-producer");
+    assert_eq!(new["sasl.oauthbearer.method"], "oidc");
+    assert_eq!(
+        new["sasl.oauthbearer.grant.type"],
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
+    assert_eq!(
+        new["sasl.oauthbearer.assertion.private.key.file"],
+        "********"
+    );
+    assert_eq!(new["sasl.oauthbearer.assertion.claim.sub"], "mirror");
+    assert_eq!(
+        new["sasl.oauthbearer.assertion.jwt.template.file"],
+        "/etc/kafka-mirrord/jwt.json"
+    );
+    assert!(!new.contains_key("sasl.oauthbearer.client.id"));
+
+    // The Kafka 4.1 keys win over the JAAS options, as in Kafka.
+    let (code, document) = check(&format!(
+        "{TWO_CLUSTERS}old.security.protocol = SASL_SSL\nold.sasl.mechanism = OAUTHBEARER\n\
+         old.sasl.oauthbearer.token.endpoint.url = https://idp.example/token\n\
+         old.sasl.jaas.config = org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"from-jaas\" clientSecret=\"s\";\n\
+         old.sasl.oauthbearer.client.credentials.client.id = from-key\n"
+    ));
+    assert_eq!(code, 0, "{document}");
+    assert_eq!(
+        client_settings(&document, "source-admin")["sasl.oauthbearer.client.id"],
+        "from-key"
+    );
+}
+
+#[test]
+fn oauth_settings_that_cannot_work_are_errors_on_their_line() {
+    const OAUTH: &str = "old.security.protocol = SASL_SSL\nold.sasl.mechanism = OAUTHBEARER\n";
+    // Unsecured test tokens (no endpoint): line 6 is the mechanism.
+    let (code, document) = check(&format!(
+        "{TWO_CLUSTERS}{OAUTH}old.sasl.jaas.config = org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"mm2\";\n"
+    ));
+    assert_eq!(code, 64, "{document}");
+    let (line, message, fix) = diagnostic(&document, "errors", "old.sasl.mechanism").unwrap();
+    assert_eq!(line, 6);
+    assert!(message.contains("unsecured"), "{message}");
+    assert!(
+        fix.contains("old.sasl.oauthbearer.token.endpoint.url"),
+        "{fix}"
+    );
+    // No client secret: the error names the option to add.
+    let (code, document) = check(&format!(
+        "{TWO_CLUSTERS}{OAUTH}old.sasl.oauthbearer.token.endpoint.url = https://idp.example/token\n\
+         old.sasl.jaas.config = org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"mirror\";\n"
+    ));
+    assert_eq!(code, 64, "{document}");
+    let (line, message, fix) = diagnostic(
+        &document,
+        "errors",
+        "old.sasl.oauthbearer.token.endpoint.url",
+    )
+    .unwrap();
+    assert_eq!(line, 7);
+    assert!(message.contains("`clientSecret`"), "{message}");
+    assert!(!message.contains("`clientId`"), "{message}");
+    assert!(fix.contains("old.sasl.jaas.config"), "{fix}");
+    // A token read from a file, a custom handler, a file retriever.
+    let (code, document) = check(&format!(
+        "{TWO_CLUSTERS}{OAUTH}old.sasl.oauthbearer.token.endpoint.url = file:///var/run/token.jwt\n\
+         old.sasl.login.callback.handler.class = com.example.MyHandler\n\
+         new.sasl.oauthbearer.jwt.retriever.class = org.apache.kafka.common.security.oauthbearer.FileJwtRetriever\n"
+    ));
+    assert_eq!(code, 64, "{document}");
+    let (line, message, _) = diagnostic(
+        &document,
+        "errors",
+        "old.sasl.oauthbearer.token.endpoint.url",
+    )
+    .unwrap();
+    assert_eq!(line, 7);
+    assert!(message.contains("`file:`"), "{message}");
+    let (line, _, fix) =
+        diagnostic(&document, "errors", "old.sasl.login.callback.handler.class").unwrap();
+    assert_eq!(line, 8);
+    assert!(fix.contains("OAuthBearerLoginCallbackHandler"), "{fix}");
+    let (line, message, _) = diagnostic(
+        &document,
+        "errors",
+        "new.sasl.oauthbearer.jwt.retriever.class",
+    )
+    .unwrap();
+    assert_eq!(line, 9);
+    assert!(message.contains("FileJwtRetriever"), "{message}");
+    // librdkafka's own names get MM2's name as the fix.
+    let (code, document) = check(&format!(
+        "{TWO_CLUSTERS}old.sasl.oauthbearer.client.secret = oidc-secret-value\n"
+    ));
+    assert_eq!(code, 0, "{document}");
+    let (line, _, fix) =
+        diagnostic(&document, "warnings", "old.sasl.oauthbearer.client.secret").unwrap();
+    assert_eq!(line, 5);
+    assert!(
+        fix.contains("old.sasl.oauthbearer.client.credentials.client.secret"),
+        "{fix}"
+    );
+    assert!(!document.to_string().contains("oidc-secret-value"));
+}

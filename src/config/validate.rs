@@ -251,6 +251,28 @@ pub(super) fn classify_keys(config: &Config, diagnostics: &mut Diagnostics) {
     }
 }
 
+/// librdkafka's names of settings people copy from librdkafka-based tools, with MM2's (Java) name.
+const LIBRDKAFKA_NAMES: &[(&str, &str)] = &[
+    ("sasl.mechanisms", "sasl.mechanism"),
+    ("sasl.username", "sasl.jaas.config"),
+    ("sasl.password", "sasl.jaas.config"),
+    (
+        "sasl.oauthbearer.method",
+        "sasl.oauthbearer.token.endpoint.url",
+    ),
+    (
+        "sasl.oauthbearer.client.id",
+        "sasl.oauthbearer.client.credentials.client.id",
+    ),
+    (
+        "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.client.credentials.client.secret",
+    ),
+    ("ssl.ca.location", "ssl.truststore.location"),
+    ("ssl.certificate.location", "ssl.keystore.location"),
+    ("ssl.key.location", "ssl.keystore.location"),
+];
+
 /// What is wrong with the cluster setting `<alias>.<setting>`, if anything: MM2 reads client keys,
 /// Connect worker keys and the client overrides (`consumer.`, `producer.`, `admin.`) per cluster;
 /// anything else has no effect there.
@@ -285,6 +307,15 @@ fn cluster_key_problem(
         return Some((
             format!("MM2 does not read connector setting `{setting}` per cluster; it has no effect"),
             format!("set `<source>->{alias}.{setting}` or `{alias}->...` for one flow, or top-level `{setting}` for all flows"),
+        ));
+    }
+    if let Some((_, java_name)) = LIBRDKAFKA_NAMES
+        .iter()
+        .find(|(native, _)| *native == setting)
+    {
+        return Some((
+            format!("`{setting}` is librdkafka's name; MM2 files use Java client names, and kafka-mirrord translates them"),
+            format!("write `{alias}.{java_name}` (or `{alias}.librdkafka.{setting}` to hand it to librdkafka as is)"),
         ));
     }
     let candidates: Vec<&str> = keys::CLIENT_KEYS

@@ -16,6 +16,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use super::clients::{JavaSettings, Kind};
+use super::sasl;
 use crate::config::diagnostics::Diagnostics;
 use crate::config::properties::Property;
 use crate::config::secrets::{is_secret_key, mask_if_secret};
@@ -41,7 +42,7 @@ pub const TABLE: &[(&str, Rule)] = &[
     ("security.protocol", Rule::Convert("same key; validated (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL, any case)")),
     ("client.id", Rule::Convert("used as the prefix of MM2's client id `<client.id>|<source>-><target>|<connector>|<role>`")),
     ("sasl.mechanism", Rule::Convert("→ `sasl.mechanisms`; PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, OAUTHBEARER")),
-    ("sasl.jaas.config", Rule::Convert("PlainLoginModule/ScramLoginModule → `sasl.username` + `sasl.password`; Krb5LoginModule → `sasl.kerberos.keytab` + `sasl.kerberos.principal`; OAuthBearerLoginModule → `sasl.oauthbearer.client.id`/`client.secret`/`scope` with `sasl.oauthbearer.method=oidc` (needs `sasl.oauthbearer.token.endpoint.url`); other login modules are rejected")),
+    ("sasl.jaas.config", Rule::Convert("PlainLoginModule/ScramLoginModule → `sasl.username` + `sasl.password`; Krb5LoginModule → `sasl.kerberos.keytab` + `sasl.kerberos.principal`; OAuthBearerLoginModule: options `clientId`/`clientSecret`/`scope` → `sasl.oauthbearer.client.id`/`client.secret`/`scope` (the Kafka 4.1 keys win over them), `extension_<name>` → `sasl.oauthbearer.extensions`; other login modules are rejected")),
     ("sasl.kerberos.service.name", Rule::Same),
     ("sasl.kerberos.min.time.before.relogin", Rule::Same),
     ("sasl.kerberos.kinit.cmd", Rule::Ignore("Java's is the path of `kinit`; librdkafka builds its own kinit command from the keytab and principal (override with `librdkafka.sasl.kerberos.kinit.cmd`)")),
@@ -55,7 +56,23 @@ pub const TABLE: &[(&str, Rule)] = &[
     ("sasl.login.read.timeout.ms", Rule::Ignore("Java login module setting")),
     ("sasl.login.retry.backoff.ms", Rule::Ignore("Java login module setting")),
     ("sasl.login.retry.backoff.max.ms", Rule::Ignore("Java login module setting")),
-    ("sasl.oauthbearer.token.endpoint.url", Rule::Same),
+    ("sasl.oauthbearer.token.endpoint.url", Rule::Convert("same key, with `sasl.oauthbearer.method=oidc`: OAUTHBEARER uses librdkafka's built-in OIDC client (client credentials, or a JWT-bearer assertion); a `file:` URL (a token read from a file) is rejected, and so is OAUTHBEARER without a token endpoint (Java's unsecured test tokens)")),
+    ("sasl.oauthbearer.jwt.retriever.class", Rule::Convert("`ClientCredentialsJwtRetriever`/`DefaultJwtRetriever` → client credentials (librdkafka's default); `JwtBearerJwtRetriever` → `sasl.oauthbearer.grant.type=urn:ietf:params:oauth:grant-type:jwt-bearer`; `FileJwtRetriever` and other classes are rejected")),
+    ("sasl.oauthbearer.jwt.validator.class", Rule::Ignore("client-side check of the token the identity provider returned; the broker validates it")),
+    ("sasl.oauthbearer.scope", Rule::Same),
+    ("sasl.oauthbearer.client.credentials.client.id", Rule::Rename("sasl.oauthbearer.client.id")),
+    ("sasl.oauthbearer.client.credentials.client.secret", Rule::Rename("sasl.oauthbearer.client.secret")),
+    ("sasl.oauthbearer.assertion.algorithm", Rule::Same),
+    ("sasl.oauthbearer.assertion.claim.aud", Rule::Same),
+    ("sasl.oauthbearer.assertion.claim.exp.seconds", Rule::Same),
+    ("sasl.oauthbearer.assertion.claim.iss", Rule::Same),
+    ("sasl.oauthbearer.assertion.claim.jti.include", Rule::Same),
+    ("sasl.oauthbearer.assertion.claim.nbf.seconds", Rule::Same),
+    ("sasl.oauthbearer.assertion.claim.sub", Rule::Same),
+    ("sasl.oauthbearer.assertion.file", Rule::Same),
+    ("sasl.oauthbearer.assertion.private.key.file", Rule::Same),
+    ("sasl.oauthbearer.assertion.private.key.passphrase", Rule::Same),
+    ("sasl.oauthbearer.assertion.template.file", Rule::Rename("sasl.oauthbearer.assertion.jwt.template.file")),
     ("sasl.oauthbearer.scope.claim.name", Rule::Ignore("broker-side token validation setting")),
     ("sasl.oauthbearer.sub.claim.name", Rule::Ignore("broker-side token validation setting")),
     ("sasl.oauthbearer.jwks.endpoint.url", Rule::Ignore("broker-side token validation setting")),
@@ -67,7 +84,7 @@ pub const TABLE: &[(&str, Rule)] = &[
     ("sasl.oauthbearer.expected.issuer", Rule::Ignore("broker-side token validation setting")),
     ("sasl.oauthbearer.header.urlencode", Rule::Ignore("Java OAuth client setting")),
     ("sasl.client.callback.handler.class", Rule::Reject("custom Java SASL callback handlers (e.g. AWS MSK IAM) cannot run in kafka-mirrord", "use SCRAM, PLAIN, GSSAPI or OAUTHBEARER/OIDC for this cluster")),
-    ("sasl.login.callback.handler.class", Rule::Reject("custom Java login callback handlers cannot run in kafka-mirrord", "use OAUTHBEARER with `sasl.oauthbearer.token.endpoint.url` and client credentials in `sasl.jaas.config`")),
+    ("sasl.login.callback.handler.class", Rule::Convert("Kafka's `OAuthBearerLoginCallbackHandler` (either package) is what librdkafka's OIDC login does; other (custom) Java handlers are rejected")),
     ("sasl.login.class", Rule::Reject("custom Java login classes cannot run in kafka-mirrord", "remove it and use a stock login module in `sasl.jaas.config`")),
     ("ssl.truststore.type", Rule::Convert("PEM: `ssl.truststore.location` → `ssl.ca.location`, `ssl.truststore.certificates` → `ssl.ca.pem`; JKS (Java's default) and PKCS12 truststores are rejected with the openssl/keytool command that converts them to PEM")),
     ("ssl.truststore.location", Rule::Convert("see `ssl.truststore.type`")),
@@ -231,7 +248,7 @@ pub fn translate(
             Some(Rule::Rename(native)) => out.set(native, value, origin.as_ref()),
             Some(Rule::Ignore(reason)) => out.note(key, reason),
             Some(Rule::Reject(reason, fix)) => out.reject(origin.as_ref(), key, reason, fix),
-            Some(Rule::Convert(_)) => convert(&mut out, key, value, origin.as_ref(), kind, java),
+            Some(Rule::Convert(_)) => convert(&mut out, key, value, origin.as_ref(), kind),
             None => match probe(key, value) {
                 Probe::Accepted => out.set(key, value, origin.as_ref()),
                 Probe::Unknown => out.note(key, "not a librdkafka setting"),
@@ -273,73 +290,20 @@ pub fn translate(
     }
     truststore(&mut out, java);
     keystore(&mut out, java);
-    sasl_credentials(&mut out, java);
+    sasl::credentials(&mut out, java);
+    sasl::oauthbearer(&mut out, java);
     out.result
 }
 
-/// SASL/PLAIN and SCRAM need a user and password, which only `sasl.jaas.config` gives: a JAAS
-/// file handed to Java through `KAFKA_OPTS` (`java.security.auth.login.config`) is not read.
-/// Without one the connection would fail at run time; say so now.
-fn sasl_credentials(out: &mut Translation<'_>, java: &JavaSettings) {
-    let Some(protocol) = java.get("security.protocol") else {
-        return;
-    };
-    if !protocol
-        .value
-        .trim()
-        .to_ascii_uppercase()
-        .starts_with("SASL_")
-    {
-        return;
-    }
-    let mechanism = java
-        .get("sasl.mechanism")
-        .map(|m| m.value.trim().to_ascii_uppercase())
-        .unwrap_or_else(|| "GSSAPI".to_string());
-    if !matches!(
-        mechanism.as_str(),
-        "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
-    ) {
-        return;
-    }
-    if out.result.settings.contains_key("sasl.username") || java.contains_key("sasl.jaas.config") {
-        return;
-    }
-    let module = if mechanism == "PLAIN" {
-        "org.apache.kafka.common.security.plain.PlainLoginModule"
-    } else {
-        "org.apache.kafka.common.security.scram.ScramLoginModule"
-    };
-    let origin = java
-        .get("sasl.mechanism")
-        .or(Some(protocol))
-        .and_then(|setting| setting.origin.clone());
-    let cluster = origin
-        .as_ref()
-        .and_then(|property| {
-            property
-                .key
-                .split_once('.')
-                .map(|(alias, _)| alias.to_string())
-        })
-        .unwrap_or_else(|| "<alias>".to_string());
-    out.reject(
-        origin.as_ref(),
-        "sasl.jaas.config",
-        &format!("SASL/{mechanism} without credentials: no `sasl.jaas.config` for this cluster (a JAAS file passed through `KAFKA_OPTS` is not read)"),
-        &format!("add `{cluster}.sasl.jaas.config = {module} required username=\"...\" password=\"${{file:/etc/kafka-mirrord/secrets.properties:password}}\";` (with `config.providers = file`)"),
-    );
-}
-
-struct Translation<'a> {
-    result: ClientSettings,
+pub(super) struct Translation<'a> {
+    pub(super) result: ClientSettings,
     /// Where each librdkafka key came from, for error messages.
     origins: BTreeMap<String, Option<Property>>,
     diagnostics: &'a mut Diagnostics,
 }
 
 impl Translation<'_> {
-    fn set(&mut self, key: &str, value: &str, origin: Option<&Property>) {
+    pub(super) fn set(&mut self, key: &str, value: &str, origin: Option<&Property>) {
         if let Probe::Invalid(reason) = probe(key, value) {
             // librdkafka's message may quote the value: never for a secret.
             let reason = if is_secret_key(key) {
@@ -361,11 +325,11 @@ impl Translation<'_> {
         self.origins.insert(key.to_string(), origin.cloned());
     }
 
-    fn note(&mut self, key: &str, reason: &str) {
+    pub(super) fn note(&mut self, key: &str, reason: &str) {
         self.result.notes.push(format!("`{key}` ignored: {reason}"));
     }
 
-    fn reject(&mut self, origin: Option<&Property>, key: &str, reason: &str, fix: &str) {
+    pub(super) fn reject(&mut self, origin: Option<&Property>, key: &str, reason: &str, fix: &str) {
         match origin {
             Some(property) => {
                 self.diagnostics
@@ -386,7 +350,6 @@ fn convert(
     value: &str,
     origin: Option<&Property>,
     kind: Kind,
-    java: &JavaSettings,
 ) {
     let trimmed = value.trim();
     match key {
@@ -442,7 +405,11 @@ fn convert(
                 );
             }
         }
-        "sasl.jaas.config" => jaas(out, value, origin, java),
+        "sasl.jaas.config" => sasl::jaas(out, value, origin),
+        "sasl.login.callback.handler.class" => sasl::login_callback_handler(out, value, origin),
+        "sasl.oauthbearer.jwt.retriever.class" => sasl::jwt_retriever(out, value, origin),
+        // OAUTHBEARER is translated as a whole once every key is known.
+        "sasl.oauthbearer.token.endpoint.url" => {}
         "ssl.endpoint.identification.algorithm" => {
             let native = if trimmed.is_empty() { "none" } else { trimmed };
             out.set(key, native, origin);
@@ -598,191 +565,6 @@ fn keystore(out: &mut Translation<'_>, java: &JavaSettings) {
             "ssl.keystore.location",
             "JKS keystores (Java's default `ssl.keystore.type`) are not supported by librdkafka",
             "convert it: `keytool -importkeystore -srckeystore keystore.jks -destkeystore keystore.p12 -deststoretype PKCS12`, then set `ssl.keystore.type=PKCS12` and `ssl.keystore.location=/path/keystore.p12`",
-        ),
-    }
-}
-
-/// One JAAS login module entry: `<class> <flag> key="value" ...;`.
-#[derive(Debug, PartialEq, Eq)]
-struct JaasEntry {
-    class: String,
-    options: BTreeMap<String, String>,
-}
-
-fn parse_jaas(text: &str) -> Result<JaasEntry, String> {
-    let mut chars = text.trim().chars().peekable();
-    let mut word = || -> String {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut out = String::new();
-        while let Some(&c) = chars.peek() {
-            if c.is_whitespace() || c == '=' || c == ';' {
-                break;
-            }
-            out.push(c);
-            chars.next();
-        }
-        out
-    };
-    let class = word();
-    let flag = word();
-    if class.is_empty()
-        || !["required", "requisite", "sufficient", "optional"].contains(&flag.as_str())
-    {
-        return Err("expected `<LoginModule class> required key=\"value\" ...;`".to_string());
-    }
-    let mut options = BTreeMap::new();
-    // The last option read, to point at a problem without quoting the text.
-    let mut previous: Option<String> = None;
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        match chars.peek() {
-            None | Some(';') => break,
-            _ => {}
-        }
-        let mut name = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c.is_whitespace() {
-                break;
-            }
-            name.push(c);
-            chars.next();
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.next() != Some('=') {
-            // Never quote the text itself: an unquoted value with spaces (a password) would be
-            // cut into "options" here.
-            return Err(match previous.as_deref() {
-                Some(previous) => format!(
-                    "after option `{previous}` comes text that is no `name=value` (quote values with spaces or `;`)"
-                ),
-                None => "after the control flag comes text that is no `name=value` (quote values with spaces or `;`)".to_string(),
-            });
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next() {
-                    None => {
-                        return Err(format!(
-                            "the quoted value of `{}` never ends",
-                            option_name_for_message(&name)
-                        ))
-                    }
-                    Some('"') => break,
-                    Some('\\') => {
-                        if let Some(escaped) = chars.next() {
-                            value.push(escaped);
-                        }
-                    }
-                    Some(c) => value.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() || c == ';' {
-                    break;
-                }
-                value.push(c);
-                chars.next();
-            }
-        }
-        previous = Some(option_name_for_message(&name).to_string());
-        options.insert(name, value);
-    }
-    Ok(JaasEntry { class, options })
-}
-
-/// An option name as it may appear in a message: the known JAAS option names, or nothing (a typo
-/// could hold a fragment of a secret).
-fn option_name_for_message(name: &str) -> &str {
-    const KNOWN: &[&str] = &[
-        "username",
-        "password",
-        "useKeyTab",
-        "keyTab",
-        "principal",
-        "storeKey",
-        "useTicketCache",
-        "serviceName",
-        "clientId",
-        "clientSecret",
-        "scope",
-        "unsecuredLoginStringClaim_sub",
-    ];
-    KNOWN
-        .iter()
-        .find(|known| **known == name)
-        .copied()
-        .unwrap_or("an option")
-}
-
-fn jaas(out: &mut Translation<'_>, value: &str, origin: Option<&Property>, java: &JavaSettings) {
-    let entry = match parse_jaas(value) {
-        Ok(entry) => entry,
-        Err(reason) => {
-            out.reject(origin, "sasl.jaas.config", &format!("cannot parse the JAAS configuration: {reason}"), "write it as `org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"p\";`");
-            return;
-        }
-    };
-    let option = |name: &str| entry.options.get(name).map(String::as_str);
-    let simple_class = entry.class.rsplit('.').next().unwrap_or(&entry.class);
-    match simple_class {
-        "PlainLoginModule" | "ScramLoginModule" => match (option("username"), option("password")) {
-            (Some(username), Some(password)) => {
-                out.set("sasl.username", username, origin);
-                out.set("sasl.password", password, origin);
-            }
-            _ => out.reject(
-                origin,
-                "sasl.jaas.config",
-                "the login module needs `username` and `password`",
-                "add username=\"...\" password=\"...\"",
-            ),
-        },
-        "Krb5LoginModule" => {
-            if let Some(principal) = option("principal") {
-                out.set("sasl.kerberos.principal", principal, origin);
-            }
-            if let Some(keytab) = option("keyTab") {
-                out.set("sasl.kerberos.keytab", keytab, origin);
-            }
-            if option("useKeyTab").is_some_and(|v| !v.eq_ignore_ascii_case("true"))
-                || option("keyTab").is_none()
-            {
-                out.note("sasl.jaas.config", "Kerberos without a keytab: librdkafka relies on an existing ticket cache (kinit)");
-            }
-        }
-        "OAuthBearerLoginModule" => {
-            if !java.contains_key("sasl.oauthbearer.token.endpoint.url") {
-                out.reject(origin, "sasl.jaas.config", "OAUTHBEARER without `sasl.oauthbearer.token.endpoint.url` (unsecured JWTs) is not supported", "set `sasl.oauthbearer.token.endpoint.url` and `clientId`/`clientSecret` in the JAAS config");
-                return;
-            }
-            out.set("sasl.oauthbearer.method", "oidc", origin);
-            if let Some(client_id) = option("clientId") {
-                out.set("sasl.oauthbearer.client.id", client_id, origin);
-            }
-            if let Some(secret) = option("clientSecret") {
-                out.set("sasl.oauthbearer.client.secret", secret, origin);
-            }
-            if let Some(scope) = option("scope") {
-                out.set("sasl.oauthbearer.scope", scope, origin);
-            }
-        }
-        _ => out.reject(
-            origin,
-            "sasl.jaas.config",
-            &format!("login module `{}` cannot run in kafka-mirrord", entry.class),
-            "use PlainLoginModule, ScramLoginModule, Krb5LoginModule or OAuthBearerLoginModule",
         ),
     }
 }
@@ -972,24 +754,6 @@ pub fn table_markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jaas_parsing_handles_quotes_and_escapes() {
-        let entry = parse_jaas(
-            r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="p\"w;d" ;"#,
-        )
-        .unwrap();
-        assert_eq!(
-            entry.class,
-            "org.apache.kafka.common.security.scram.ScramLoginModule"
-        );
-        assert_eq!(entry.options["username"], "alice");
-        assert_eq!(entry.options["password"], "p\"w;d");
-        let krb = parse_jaas("com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/etc/k.keytab\" principal=\"mm2@EXAMPLE.COM\";").unwrap();
-        assert_eq!(krb.options["useKeyTab"], "true");
-        assert_eq!(krb.options["principal"], "mm2@EXAMPLE.COM");
-        assert!(parse_jaas("NoFlagModule username=\"x\";").is_err());
-    }
 
     #[test]
     fn librdkafka_probe_distinguishes_unknown_and_invalid() {

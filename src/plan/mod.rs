@@ -8,6 +8,7 @@ pub mod filter;
 pub mod librdkafka;
 pub mod policy;
 mod registry;
+mod sasl;
 
 use std::collections::BTreeMap;
 use std::fmt;
