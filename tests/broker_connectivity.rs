@@ -228,3 +228,87 @@ fn run_command_connects_to_every_cluster_and_exits_0_on_sigterm() {
     };
     assert_eq!(exit.code(), Some(0), "SIGTERM is a clean stop");
 }
+
+/// OAUTHBEARER/OIDC end to end: a cluster that accepts only tokens from an identity provider (Kafka's
+/// own validator against the provider's JWKS), configured as a Java client would be
+/// (`OAuthBearerLoginCallbackHandler`, token endpoint, client credentials in the JAAS line from a
+/// secrets file). `check --connect` logs in, the daemon copies every record from it, the provider saw
+/// client-credentials requests with the mapped client id and scope; a wrong secret does not connect
+/// and is never shown.
+#[test]
+fn an_oauthbearer_oidc_cluster_is_mirrored_with_tokens_from_its_identity_provider() {
+    use support::oidc::{OauthKafka, OidcIssuer};
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = OidcIssuer::start(dir.path(), "mirrord-client", "oidc-client-secret");
+    let broker = OauthKafka::start(dir.path(), &issuer);
+    let topic = support::unique("oidc");
+    support::create_topic(&broker.plaintext, &topic, 2);
+    for partition in 0..2 {
+        support::produce(&broker.plaintext, &topic, partition, &support::numbered(50));
+    }
+    let secrets = dir.path().join("secrets.properties");
+    std::fs::write(
+        &secrets,
+        "secret = oidc-client-secret\nwrong = not-the-secret\n",
+    )
+    .unwrap();
+    let config = |secret_key: &str| {
+        format!(
+            "clusters = idp, target\nconfig.providers = file\n\
+             config.providers.file.class = org.apache.kafka.common.config.provider.FileConfigProvider\n\
+             idp.bootstrap.servers = {oauth}\nidp.security.protocol = SASL_PLAINTEXT\nidp.sasl.mechanism = OAUTHBEARER\n\
+             idp.sasl.login.callback.handler.class = org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler\n\
+             idp.sasl.oauthbearer.token.endpoint.url = {token}\n\
+             idp.sasl.jaas.config = org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+             clientId=\"mirrord-client\" clientSecret=\"${{file:{secrets}:{secret_key}}}\" scope=\"kafka\";\n\
+             target.bootstrap.servers = {target}\n\
+             idp->target.enabled = true\nidp->target.topics = {topic}\nemit.heartbeats.enabled = false\n\
+             replication.factor = 1\noffset-syncs.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n\
+             target.offset.storage.replication.factor = 1\nmirrord.http.listen = off\n",
+            oauth = broker.oauth,
+            token = issuer.token_url(),
+            secrets = secrets.display(),
+            target = test_kafka().get("TARGET_BOOTSTRAP"),
+        )
+    };
+
+    let wrong = write_properties(dir.path(), "wrong.properties", &config("wrong"));
+    let (code, document) = check_connect(&wrong);
+    assert_eq!(
+        code,
+        Some(1),
+        "a wrong client secret must not connect: {document}"
+    );
+    assert_eq!(report(&document, "idp")["reachable"], false, "{document}");
+    assert!(
+        !document.to_string().contains("not-the-secret"),
+        "{document}"
+    );
+
+    let file = write_properties(dir.path(), "mm2.properties", &config("secret"));
+    let (code, document) = check_connect(&file);
+    assert_eq!(
+        report(&document, "idp")["reachable"],
+        true,
+        "OIDC login: {document}\nbroker log:\n{}",
+        broker.log_text()
+    );
+    assert_eq!(code, Some(0), "{document}");
+
+    let daemon = support::Daemon::start(&file);
+    let remote = format!("idp.{topic}");
+    support::wait_until(
+        Duration::from_secs(60),
+        "every record on the target",
+        || support::try_record_count(test_kafka().get("TARGET_BOOTSTRAP"), &remote) == Some(100),
+    );
+    drop(daemon);
+    let requests = issuer.token_requests();
+    let accepted: Vec<&Value> = requests.iter().filter(|r| r["accepted"] == true).collect();
+    assert!(!accepted.is_empty(), "no token was issued: {requests:?}");
+    for request in &accepted {
+        assert_eq!(request["grant_type"], "client_credentials", "{request}");
+        assert_eq!(request["client_id"], "mirrord-client", "{request}");
+        assert_eq!(request["scope"], "kafka", "{request}");
+    }
+}

@@ -38,9 +38,11 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+mod connect;
 mod cutover;
 mod health;
 
+pub use connect::WorkerFigures;
 pub use cutover::LagFigures;
 pub use health::MembershipFigures;
 
@@ -106,6 +108,8 @@ struct Inner {
     last_reload_success: Gauge,
     /// Task restarts, held partitions, records deleted before replication (`health.rs`).
     health: health::HealthFamilies,
+    /// Connect worker and client series of Strimzi's MM2 dashboard (`connect.rs`).
+    connect: connect::ConnectFamilies,
     /// Lag monitor figures, alarms, group translation and sync state (`cutover.rs`).
     cutover: cutover::CutoverFamilies,
     /// Which label sets exist, so that a flow or partition can be removed completely and
@@ -342,6 +346,8 @@ struct PartitionShared {
     consumer_labels: [String; 3],
     records: IntCounter,
     bytes: IntCounter,
+    /// The flow's `kafka_consumer_incoming_byte_total` and `kafka_producer_outgoing_byte_total`.
+    flow_bytes: (IntCounter, IntCounter),
     lag: IntGauge,
     consumer_lag: IntGauge,
     latency_histogram: Histogram,
@@ -433,6 +439,8 @@ impl SourcePartitionMetrics {
         let shared = &self.shared;
         shared.records.inc_by(batch.records);
         shared.bytes.inc_by(batch.bytes);
+        shared.flow_bytes.0.inc_by(batch.bytes);
+        shared.flow_bytes.1.inc_by(batch.bytes);
         shared.age.record_sample(batch.age, batch.last_age);
         shared
             .latency
@@ -648,6 +656,7 @@ impl Metrics {
             reloads,
             last_reload_success,
             health: health::HealthFamilies::register(registry)?,
+            connect: connect::ConnectFamilies::register(registry)?,
             cutover: cutover::CutoverFamilies::register(registry)?,
             book: Mutex::new(Book::default()),
             tick_period_ms: AtomicU64::new(DEFAULT_TICK.as_millis() as u64),
@@ -698,7 +707,7 @@ impl Metrics {
         ];
         let own_labels = [flow_text.clone(), topic.to_string(), partition_text.clone()];
         let consumer_labels = [
-            format!("{flow_text}|MirrorSourceConnector-0|replication-consumer"),
+            connect::replication_consumer_id(flow),
             topic.to_string(),
             partition_text,
         ];
@@ -728,6 +737,7 @@ impl Metrics {
                 previous_age: Sample::EMPTY,
                 previous_latency: Sample::EMPTY,
             }),
+            flow_bytes: inner.connect.byte_counters(flow),
             records,
             bytes,
             mm2,
@@ -919,6 +929,16 @@ impl Metrics {
         self.inner.health.membership(flow, figures);
     }
 
+    /// `kafka_connect_source_task_source_record_active_count` of a source task slot.
+    pub fn source_task_active(&self, flow: &FlowId, slot: usize) -> IntGauge {
+        self.inner.connect.source_task_active(flow, slot)
+    }
+
+    /// The flow's Connect worker series (connectors and tasks running here, rebalancing).
+    pub fn set_worker(&self, flow: &FlowId, figures: WorkerFigures) {
+        self.inner.connect.worker(flow, figures);
+    }
+
     /// One lag monitor round: caught up, lag, age of the oldest unreplicated record, alarms,
     /// cutover readiness.
     pub fn lag_round(
@@ -1046,6 +1066,7 @@ impl Metrics {
         let _ = inner.latency.remove_label_values(&[flow_text.as_str()]);
         inner.health.remove_flow(flow);
         inner.cutover.remove_flow(flow);
+        inner.connect.remove_flow(flow);
     }
 
     /// Closes the statistics windows and publishes MM2's rate/min/max/avg gauges, the
@@ -1276,7 +1297,8 @@ mod tests {
                 &[
                     (
                         "clientid",
-                        "A->B|MirrorSourceConnector-0|replication-consumer"
+                        // Quoted as jmx_exporter shows MM2's id (escaped in the text format).
+                        r#"\"A->B|MirrorSourceConnector-0|replication-consumer\""#
                     ),
                     ("topic", "orders"),
                     ("partition", "3")

@@ -6,6 +6,8 @@
 pub mod connect;
 pub mod consumers;
 pub mod faults;
+pub mod oidc;
+pub mod prometheus;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -706,6 +708,11 @@ pub fn http_request(address: &str, method: &str, path: &str, json: Option<&str>)
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
+    status_and_body(&response)
+}
+
+/// (status code, body) of a whole HTTP response without chunked encoding.
+pub fn status_and_body(response: &str) -> (u16, String) {
     let code = response
         .split_whitespace()
         .nth(1)

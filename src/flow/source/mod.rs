@@ -189,6 +189,12 @@ pub fn run(mut input: TaskInput) -> Result<(), TaskFailure> {
     };
     copier.drain(budget, result.is_ok());
     copier.publish_metrics();
+    // Drained (or given up, to be sent again by the next instance): nothing awaits the target.
+    input
+        .telemetry
+        .metrics
+        .source_task_active(&flow.id, input.slot)
+        .set(0);
     copier.report_progress();
     info!(flow = %flow.id, task = input.slot, "source task stopped");
     result
@@ -236,6 +242,10 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
     // *Idle cost*).
     let (mut polled_since_publish, mut polled_since_report) = (true, true);
     let (mut published_last, mut reported_last) = (true, true);
+    let active_records = input
+        .telemetry
+        .metrics
+        .source_task_active(&flow.id, input.slot);
     loop {
         if since_housekeeping >= HOUSEKEEPING_EVERY {
             since_housekeeping = 0;
@@ -258,9 +268,10 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
                 )));
             }
             if last_publish.elapsed() >= METRICS_EVERY {
-                let in_flight = copier.producer.in_flight_count() > 0;
-                if polled_since_publish || in_flight || published_last {
+                let in_flight = copier.producer.in_flight_count();
+                if polled_since_publish || in_flight > 0 || published_last {
                     published_last = copier.publish_metrics();
+                    active_records.set(i64::from(in_flight));
                 }
                 polled_since_publish = false;
                 last_publish = Instant::now();

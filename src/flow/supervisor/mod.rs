@@ -463,6 +463,32 @@ impl Supervisor {
             .sum();
         self.telemetry
             .set_membership(&view, &all, self.plan.source.tasks_max, partitions);
+        self.telemetry
+            .metrics
+            .set_worker(self.telemetry.status.id(), self.worker_figures(&view));
+    }
+
+    /// Connect's view of this flow here: the connectors run by its leader, the tasks running.
+    fn worker_figures(&self, view: &MembershipView) -> crate::metrics::WorkerFigures {
+        let running = |wanted: fn(&TaskKind) -> bool| {
+            self.tasks
+                .iter()
+                .filter(|(kind, task)| wanted(kind) && task.state == TaskState::Running)
+                .count()
+        };
+        let checkpoints = running(|kind| *kind == TaskKind::Checkpoints);
+        let heartbeats = running(|kind| *kind == TaskKind::Heartbeats);
+        // Every member discovers topics; the MirrorSourceConnector itself is the leader's.
+        let source_connector = if view.leader {
+            running(|kind| *kind == TaskKind::Connector).min(1)
+        } else {
+            0
+        };
+        crate::metrics::WorkerFigures {
+            connectors: source_connector + checkpoints + heartbeats,
+            tasks: running(|kind| matches!(kind, TaskKind::Source(_))) + checkpoints + heartbeats,
+            rebalancing: view.state == MemberState::Joining,
+        }
     }
 
     /// Every task was asked to stop (they are children of the flow's stop): wait for all of them,
