@@ -133,6 +133,12 @@ fn three_nodes_share_a_flow_hand_over_gracefully_and_take_over_after_a_kill() {
         &nodes.iter().collect::<Vec<_>>(),
         "three members sharing the six tasks",
     );
+    // A slot given back in a rebalance is owned by nobody until its new owner started it.
+    wait_until(Duration::from_secs(60), "every task slot owned", || {
+        let owned: std::collections::BTreeSet<u64> =
+            nodes.iter().flat_map(Node::owned_tasks).collect();
+        owned.len() == 6
+    });
     let owned: Vec<Vec<u64>> = nodes.iter().map(Node::owned_tasks).collect();
     let all: Vec<u64> = {
         let mut all: Vec<u64> = owned.iter().flatten().copied().collect();

@@ -39,7 +39,7 @@ use super::assignment::{PartitionSet, TopicPartition};
 use super::offset_history::StoredProgress;
 use super::records::SOURCE_CONNECTOR_NAME;
 use super::stored_offsets;
-use super::task::{TaskFailure, TaskReporter};
+use super::task::{panic_message, TaskFailure, TaskReporter};
 use super::FlowTelemetry;
 use crate::kafka::context::SourceConsumerContext;
 use crate::kafka::producer::QuietProducer;
@@ -129,17 +129,39 @@ pub fn run(mut input: TaskInput) -> Result<(), TaskFailure> {
         return Ok(());
     }
 
+    // Created first: librdkafka connects in the background while the progress is read, so the
+    // first fetch does not wait for a bootstrap connection and metadata (start-up time).
+    let consumer: BaseConsumer<SourceConsumerContext> = flow.clients[&ClientRole::SourceConsumer]
+        .client_config()
+        .create_with_context(SourceConsumerContext::new())
+        .map_err(client_error)?;
     let target_consumer = client(ClientRole::TargetConsumer)
         .ok_or_else(|| TaskFailure::Client("no target consumer planned".into()))?;
-    let Some(mut stored) = stored_offsets::load(
-        &target_consumer,
-        &flow.offset_storage.topic,
-        &flow.id.source,
-        &[SOURCE_CONNECTOR_NAME],
-        timeout,
-        &input.stop,
-    )?
-    else {
+    // The stored progress is read while another thread checks that the offset history topic
+    // exists (change points go there before progress passes them; the flow's leader creates it).
+    let (stored, history_ready) = std::thread::scope(|scope| {
+        let history = scope.spawn(|| {
+            stored_offsets::require_topic(
+                &target_consumer,
+                &flow.offset_storage.history_topic,
+                timeout,
+                &input.stop,
+            )
+        });
+        let stored = stored_offsets::load(
+            &target_consumer,
+            &flow.offset_storage.topic,
+            &flow.id.source,
+            &[SOURCE_CONNECTOR_NAME],
+            timeout,
+            &input.stop,
+        );
+        let history_ready = history
+            .join()
+            .unwrap_or_else(|panic| Err(TaskFailure::Panicked(panic_message(panic))));
+        (stored, history_ready)
+    });
+    let (Some(mut stored), true) = (stored?, history_ready?) else {
         return Ok(()); // stopped while reading
     };
     let Some(taken_over) =
@@ -147,19 +169,6 @@ pub fn run(mut input: TaskInput) -> Result<(), TaskFailure> {
     else {
         return Ok(());
     };
-    // Change points go there before progress passes them; the flow's leader creates it.
-    if !stored_offsets::require_topic(
-        &target_consumer,
-        &flow.offset_storage.history_topic,
-        timeout,
-        &input.stop,
-    )? {
-        return Ok(());
-    }
-    let consumer: BaseConsumer<SourceConsumerContext> = flow.clients[&ClientRole::SourceConsumer]
-        .client_config()
-        .create_with_context(SourceConsumerContext::new())
-        .map_err(client_error)?;
 
     let mut copier = Copier::new(
         flow.clone(),
