@@ -12,6 +12,7 @@ use kafka_mirrord::exit;
 use kafka_mirrord::plan::PlanOptions;
 
 fn main() -> ExitCode {
+    kafka_mirrord::runtime::allocator::limit_malloc_arenas();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

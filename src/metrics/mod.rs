@@ -41,6 +41,7 @@ use prometheus::{
 mod connect;
 mod cutover;
 mod health;
+mod table;
 
 pub use connect::WorkerFigures;
 pub use cutover::LagFigures;
@@ -81,8 +82,10 @@ impl std::fmt::Debug for Metrics {
 
 struct Inner {
     registry: Registry,
-    mm2_source: Mm2SourceFamilies,
-    mm2_checkpoint: WindowGauges<GaugeVec>,
+    /// MM2's twelve source gauges per partition (columns: [`SOURCE_COLUMNS`]).
+    mm2_source: table::GaugeTable,
+    /// MM2's checkpoint latency gauges per (group, partition): last, min, max, avg.
+    mm2_checkpoint: table::GaugeTable,
     /// `kafka_mirrord_records_total{flow,topic,partition}`: records acknowledged by the target.
     records: IntCounterVec,
     /// `kafka_mirrord_bytes_total{flow,topic,partition}`: key + value bytes of those records.
@@ -131,61 +134,55 @@ struct Book {
     skipped_reasons: BTreeSet<(FlowId, String)>,
 }
 
-/// A gauge family for a windowed value: last, min, max, avg.
-struct WindowGauges<G> {
-    last: G,
-    min: G,
-    max: G,
-    avg: G,
+/// A windowed value's gauges: last, min, max, avg (four cells of one row).
+struct WindowGauges {
+    last: table::Cell,
+    min: table::Cell,
+    max: table::Cell,
+    avg: table::Cell,
 }
 
-struct Mm2SourceFamilies {
-    record_count: GaugeVec,
-    record_rate: GaugeVec,
-    byte_count: GaugeVec,
-    byte_rate: GaugeVec,
-    record_age: WindowGauges<GaugeVec>,
-    replication_latency: WindowGauges<GaugeVec>,
-}
+/// The columns of the MM2 source table, in this order.
+const SOURCE_COLUMNS: [(&str, &str); 12] = [
+    ("record_count", "records replicated (cumulative)"),
+    ("record_rate", "records replicated per second"),
+    ("byte_count", "bytes replicated (cumulative)"),
+    ("byte_rate", "bytes replicated per second"),
+    ("record_age_ms", "record age at consumption, ms"),
+    ("record_age_ms_min", "record age at consumption, ms"),
+    ("record_age_ms_max", "record age at consumption, ms"),
+    ("record_age_ms_avg", "record age at consumption, ms"),
+    (
+        "replication_latency_ms",
+        "time from record timestamp to target acknowledgement, ms",
+    ),
+    (
+        "replication_latency_ms_min",
+        "time from record timestamp to target acknowledgement, ms",
+    ),
+    (
+        "replication_latency_ms_max",
+        "time from record timestamp to target acknowledgement, ms",
+    ),
+    (
+        "replication_latency_ms_avg",
+        "time from record timestamp to target acknowledgement, ms",
+    ),
+];
 
-impl WindowGauges<GaugeVec> {
-    fn new(
-        registry: &Registry,
-        prefix: &str,
-        base: &str,
-        help: &str,
-        labels: &[&str],
-    ) -> prometheus::Result<Self> {
-        Ok(WindowGauges {
-            last: gauge_vec(registry, &format!("{prefix}{base}"), help, labels)?,
-            min: gauge_vec(registry, &format!("{prefix}{base}_min"), help, labels)?,
-            max: gauge_vec(registry, &format!("{prefix}{base}_max"), help, labels)?,
-            avg: gauge_vec(registry, &format!("{prefix}{base}_avg"), help, labels)?,
-        })
-    }
-
-    fn child(&self, values: &[&str]) -> WindowGauges<Gauge> {
-        let gauges = WindowGauges {
-            last: self.last.with_label_values(values),
-            min: self.min.with_label_values(values),
-            max: self.max.with_label_values(values),
-            avg: self.avg.with_label_values(values),
-        };
-        // MM2 reports NaN until the first sample.
-        for gauge in [&gauges.last, &gauges.min, &gauges.max, &gauges.avg] {
-            gauge.set(f64::NAN);
-        }
-        gauges
-    }
-
-    fn remove(&self, values: &[&str]) {
-        for family in [&self.last, &self.min, &self.max, &self.avg] {
-            let _ = family.remove_label_values(values);
+impl WindowGauges {
+    /// Cells `first..first + 4` of `row`.
+    fn cells(row: &Arc<table::Row>, first: usize) -> WindowGauges {
+        WindowGauges {
+            last: table::Cell::new(row, first),
+            min: table::Cell::new(row, first + 1),
+            max: table::Cell::new(row, first + 2),
+            avg: table::Cell::new(row, first + 3),
         }
     }
 }
 
-impl WindowGauges<Gauge> {
+impl WindowGauges {
     fn publish(&self, last: Option<i64>, sample: Sample) {
         self.last.set(last.map_or(f64::NAN, |v| v as f64));
         self.min.set(sample.min().map_or(f64::NAN, |v| v as f64));
@@ -359,12 +356,12 @@ struct PartitionShared {
 }
 
 struct Mm2SourceChildren {
-    record_count: Gauge,
-    record_rate: Gauge,
-    byte_count: Gauge,
-    byte_rate: Gauge,
-    record_age: WindowGauges<Gauge>,
-    replication_latency: WindowGauges<Gauge>,
+    record_count: table::Cell,
+    record_rate: table::Cell,
+    byte_count: table::Cell,
+    byte_rate: table::Cell,
+    record_age: WindowGauges,
+    replication_latency: WindowGauges,
 }
 
 struct TickState {
@@ -473,7 +470,7 @@ pub struct CheckpointMetrics {
 
 struct CheckpointShared {
     labels: [String; 5],
-    gauges: WindowGauges<Gauge>,
+    gauges: WindowGauges,
     window: Window,
     group: Arc<GroupShared>,
     previous: Mutex<Sample>,
@@ -512,51 +509,27 @@ impl Metrics {
     /// `registry` already holds one of these names.
     pub fn register(registry: &Registry) -> prometheus::Result<Metrics> {
         let source_help = |what: &str| format!("MirrorMaker 2 compatible: {what}");
-        let mm2_source = Mm2SourceFamilies {
-            record_count: gauge_vec(
-                registry,
-                &format!("{MM2_SOURCE}record_count"),
-                &source_help("records replicated (cumulative)"),
-                MM2_SOURCE_LABELS,
-            )?,
-            record_rate: gauge_vec(
-                registry,
-                &format!("{MM2_SOURCE}record_rate"),
-                &source_help("records replicated per second"),
-                MM2_SOURCE_LABELS,
-            )?,
-            byte_count: gauge_vec(
-                registry,
-                &format!("{MM2_SOURCE}byte_count"),
-                &source_help("bytes replicated (cumulative)"),
-                MM2_SOURCE_LABELS,
-            )?,
-            byte_rate: gauge_vec(
-                registry,
-                &format!("{MM2_SOURCE}byte_rate"),
-                &source_help("bytes replicated per second"),
-                MM2_SOURCE_LABELS,
-            )?,
-            record_age: WindowGauges::new(
-                registry,
-                MM2_SOURCE,
-                "record_age_ms",
-                &source_help("record age at consumption, ms"),
-                MM2_SOURCE_LABELS,
-            )?,
-            replication_latency: WindowGauges::new(
-                registry,
-                MM2_SOURCE,
-                "replication_latency_ms",
-                &source_help("time from record timestamp to target acknowledgement, ms"),
-                MM2_SOURCE_LABELS,
-            )?,
-        };
-        let mm2_checkpoint = WindowGauges::new(
+        let mm2_source = table::GaugeTable::register(
             registry,
-            MM2_CHECKPOINT,
-            "checkpoint_latency_ms",
-            &source_help("time from checkpoint timestamp to target acknowledgement, ms"),
+            SOURCE_COLUMNS
+                .iter()
+                .map(|(name, help)| (format!("{MM2_SOURCE}{name}"), source_help(help)))
+                .collect(),
+            MM2_SOURCE_LABELS,
+        )?;
+        let checkpoint_help =
+            source_help("time from checkpoint timestamp to target acknowledgement, ms");
+        let mm2_checkpoint = table::GaugeTable::register(
+            registry,
+            ["", "_min", "_max", "_avg"]
+                .iter()
+                .map(|suffix| {
+                    (
+                        format!("{MM2_CHECKPOINT}checkpoint_latency_ms{suffix}"),
+                        checkpoint_help.clone(),
+                    )
+                })
+                .collect(),
             MM2_CHECKPOINT_LABELS,
         )?;
         let latency = HistogramVec::new(
@@ -713,15 +686,24 @@ impl Metrics {
         ];
         let mm2_values = as_strs(&mm2_labels);
         let own_values = as_strs(&own_labels);
-        let families = &inner.mm2_source;
+        // MM2 reports NaN until the first sample; counts and rates start at 0.
+        let row = inner.mm2_source.row(&mm2_values, f64::NAN);
         let mm2 = Mm2SourceChildren {
-            record_count: families.record_count.with_label_values(&mm2_values),
-            record_rate: families.record_rate.with_label_values(&mm2_values),
-            byte_count: families.byte_count.with_label_values(&mm2_values),
-            byte_rate: families.byte_rate.with_label_values(&mm2_values),
-            record_age: families.record_age.child(&mm2_values),
-            replication_latency: families.replication_latency.child(&mm2_values),
+            record_count: table::Cell::new(&row, 0),
+            record_rate: table::Cell::new(&row, 1),
+            byte_count: table::Cell::new(&row, 2),
+            byte_rate: table::Cell::new(&row, 3),
+            record_age: WindowGauges::cells(&row, 4),
+            replication_latency: WindowGauges::cells(&row, 8),
         };
+        for count in [
+            &mm2.record_count,
+            &mm2.record_rate,
+            &mm2.byte_count,
+            &mm2.byte_rate,
+        ] {
+            count.set(0.0);
+        }
         let records = inner.records.with_label_values(&own_values);
         let bytes = inner.bytes.with_label_values(&own_values);
         let shared = Arc::new(PartitionShared {
@@ -764,16 +746,7 @@ impl Metrics {
         let inner = &self.inner;
         let mm2 = as_strs(&shared.mm2_labels);
         let own = as_strs(&shared.own_labels);
-        for family in [
-            &inner.mm2_source.record_count,
-            &inner.mm2_source.record_rate,
-            &inner.mm2_source.byte_count,
-            &inner.mm2_source.byte_rate,
-        ] {
-            let _ = family.remove_label_values(&mm2);
-        }
-        inner.mm2_source.record_age.remove(&mm2);
-        inner.mm2_source.replication_latency.remove(&mm2);
+        inner.mm2_source.remove(&mm2);
         let _ = inner.records.remove_label_values(&own);
         let _ = inner.bytes.remove_label_values(&own);
         let _ = inner.lag.remove_label_values(&own);
@@ -829,7 +802,10 @@ impl Metrics {
             partition.to_string(),
         ];
         let shared = Arc::new(CheckpointShared {
-            gauges: self.inner.mm2_checkpoint.child(&as_strs(&labels)),
+            gauges: WindowGauges::cells(
+                &self.inner.mm2_checkpoint.row(&as_strs(&labels), f64::NAN),
+                0,
+            ),
             labels,
             window: Window::new(),
             group: group_shared,
