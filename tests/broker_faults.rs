@@ -739,7 +739,17 @@ fn a_file_written_in_two_steps_is_never_applied_half_written() {
     wait_until(Duration::from_secs(15), "the reload", || {
         successes() > before
     });
-    std::thread::sleep(Duration::from_secs(3));
+    wait_until(
+        Duration::from_secs(30),
+        "the changed flow running again",
+        || {
+            status_of(&http)
+                .is_some_and(|s| flow_status(&s, "source->target")["state"] == "running")
+        },
+    );
+    // A second reload (of the half-written file, then the whole one) would follow within the
+    // watcher's debounce; give it that long to show.
+    std::thread::sleep(Duration::from_secs(2));
     let status = status_of(&http).unwrap();
     assert_eq!(successes(), before + 1.0, "one reload, of the whole file");
     let reload = &status["last_reload"];

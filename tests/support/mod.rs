@@ -402,7 +402,7 @@ pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> 
     panic!("timed out after {} s waiting for {what}", timeout.as_secs());
 }
 
-/// The daemon, killed when dropped (its log is printed when the test failed).
+/// The daemon, stopped when dropped (its log is printed when the test failed).
 pub struct Daemon {
     pub child: Child,
     pub log: PathBuf,
@@ -451,7 +451,19 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// SIGTERM first, so the daemon leaves its flows' groups: a killed member stays in a group
+    /// until its session times out, and the next test's daemon on the same aliases would stand by
+    /// behind it (its plan differs). SIGKILL if it has not stopped within 5 s.
     fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         self.kill();
         if std::thread::panicking() {
             eprintln!(
