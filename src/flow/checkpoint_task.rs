@@ -6,7 +6,7 @@
 //! idle or absent on the target (`group_offsets.rs`). `kafka-mirrord cutover --final-sync` asks
 //! for one immediate round of all three.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,9 @@ const HISTORY_WAIT: Duration = Duration::from_secs(5);
 /// How long rounds skip translating while the stored progress and history are still being read
 /// (without an error) before they translate by MM2's rule alone.
 const HISTORY_PATIENCE: Duration = Duration::from_secs(60);
+/// How often a sync round reads the target offsets of every idle group, including those in sync
+/// before whose checkpoints have not moved (someone may have moved them on the target).
+const FULL_SYNC_EVERY: Duration = Duration::from_secs(60);
 /// How often the offset history is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
 /// Change points kept per partition (docs/offset-translation.md): older committed offsets are
@@ -131,13 +134,15 @@ pub async fn run(
         producer,
         source_admin,
         target_admin,
+        in_sync: HashMap::new(),
+        last_full_sync: None,
     };
     loop {
         let done = tokio::select! {
             _ = stop.requested() => break,
             _ = refresh.tick() => until_stopped(&stop, rounds.refresh_groups()).await,
             _ = emit.tick() => until_stopped(&stop, rounds.emit()).await,
-            _ = sync.tick(), if sync_enabled => until_stopped(&stop, rounds.sync()).await,
+            _ = sync.tick(), if sync_enabled => until_stopped(&stop, rounds.sync(false)).await,
             _ = prune.tick() => until_stopped(&stop, rounds.prune_history()).await,
             Ok(()) = final_sync.changed() => {
                 let requested = *final_sync.borrow_and_update();
@@ -145,7 +150,7 @@ pub async fn run(
                     rounds.refresh_groups().await;
                     rounds.emit().await;
                     if sync_enabled {
-                        rounds.sync().await;
+                        rounds.sync(true).await;
                     }
                 };
                 let done = until_stopped(&stop, round).await;
@@ -189,22 +194,35 @@ struct Rounds {
     producer: RecordProducer,
     source_admin: Arc<Admin>,
     target_admin: Arc<Admin>,
+    /// Groups the last sync round found in sync (or wrote), with the checkpoints they had then.
+    in_sync: HashMap<String, BTreeMap<(String, i32), Checkpoint>>,
+    last_full_sync: Option<Instant>,
 }
 
 impl Rounds {
     /// `findConsumerGroups`, and each group's members on the source.
     async fn refresh_groups(&mut self) {
-        let (flow, admin) = (self.flow.clone(), self.source_admin.clone());
-        let listing =
-            tokio::task::spawn_blocking(move || group_offsets::discover_groups(&flow, &admin));
+        let (flow, admin, known) = (
+            self.flow.clone(),
+            self.source_admin.clone(),
+            self.groups.clone(),
+        );
+        let listing = tokio::task::spawn_blocking(move || {
+            group_offsets::discover_groups(&flow, &admin, &known)
+        });
         match listing.await {
             Ok(Ok(found)) => {
                 if found.keys().ne(self.groups.keys()) {
                     info!(flow = %self.flow.id, groups = found.len(), "consumer groups to checkpoint");
                 }
-                for gone in self.groups.keys().filter(|g| !found.contains_key(*g)) {
-                    self.telemetry.status.remove_group(gone);
-                    self.telemetry.metrics.remove_group(&self.flow.id, gone);
+                let gone: Vec<String> = self
+                    .groups
+                    .keys()
+                    .filter(|g| !found.contains_key(*g))
+                    .cloned()
+                    .collect();
+                for group in &gone {
+                    self.forget_group(group);
                 }
                 for (group, members) in &found {
                     self.telemetry
@@ -218,6 +236,13 @@ impl Rounds {
             }
             Err(_) => {}
         }
+    }
+
+    /// A group no longer checkpointed: out of the status and the metrics.
+    fn forget_group(&mut self, group: &str) {
+        self.groups.remove(group);
+        self.telemetry.status.remove_group(group);
+        self.telemetry.metrics.remove_group(&self.flow.id, group);
     }
 
     /// Translates every group's committed offsets and emits the checkpoints that moved.
@@ -274,6 +299,12 @@ impl Rounds {
         let mut in_flight = Vec::new();
         for (group, committed) in offsets {
             let committed = match committed {
+                // No offset on a selected topic any more (expired or deleted): MM2 stops
+                // checkpointing the group; the next refresh finds it again if it commits.
+                Ok(committed) if committed.is_empty() => {
+                    self.forget_group(&group);
+                    continue;
+                }
                 Ok(committed) => committed,
                 Err(error) => {
                     warn!(flow = %flow.id, group = %group, "cannot list committed offsets: {error}");
@@ -415,15 +446,43 @@ impl Rounds {
         info!(flow = %self.flow.id, points = removed.len(), "pruned the offset history");
     }
 
-    /// One round of group offset sync.
-    async fn sync(&mut self) {
+    /// One round of group offset sync. Only a full round (every [`FULL_SYNC_EVERY`], and the
+    /// final sync) reads the target offsets of every idle group; the others skip groups found in
+    /// sync before whose checkpoints have not moved since (docs/operations.md, *Idle cost*).
+    async fn sync(&mut self, force_full: bool) {
         let flow = self.flow.clone();
+        let full = force_full
+            || !matches!(self.last_full_sync, Some(at) if at.elapsed() < FULL_SYNC_EVERY);
+        let confirmed: HashSet<String> = if full {
+            HashSet::new()
+        } else {
+            self.in_sync
+                .iter()
+                .filter(|(group, checkpoints)| self.store.group(group) == Some(*checkpoints))
+                .map(|(group, _)| group.clone())
+                .collect()
+        };
+        if full {
+            self.last_full_sync = Some(Instant::now());
+        }
         let (flow_clone, admin, snapshot) =
             (flow.clone(), self.target_admin.clone(), self.store.clone());
         let syncing = tokio::task::spawn_blocking(move || {
-            group_offsets::sync_group_offsets(&flow_clone, &admin, &snapshot)
+            group_offsets::sync_group_offsets(&flow_clone, &admin, &snapshot, &confirmed)
         });
-        for synced in syncing.await.unwrap_or_default() {
+        let rounds = syncing.await.unwrap_or_default();
+        for synced in &rounds {
+            match (&synced.outcome, self.store.group(&synced.group)) {
+                (Ok(_), Some(checkpoints)) => {
+                    self.in_sync
+                        .insert(synced.group.clone(), checkpoints.clone());
+                }
+                _ => {
+                    self.in_sync.remove(&synced.group);
+                }
+            }
+        }
+        for synced in rounds {
             let group = synced.group;
             let status = &self.telemetry.status;
             let reason = synced

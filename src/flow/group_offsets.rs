@@ -5,7 +5,7 @@
 //! admin clients, one request per group pipelined (`kafka/group_offsets.rs`), so a round of a
 //! thousand groups costs a thousand small requests, not a thousand clients.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use tracing::warn;
 
@@ -27,18 +27,32 @@ pub struct GroupSync {
 }
 
 /// `findConsumerGroups`: groups accepted by the group filter with a committed offset on a topic
-/// the topic filter accepts, with their members on the source.
-pub fn discover_groups(flow: &FlowPlan, source: &Admin) -> Result<SourceGroups, String> {
+/// the topic filter accepts, with their members on the source. Groups in `known` had such an
+/// offset at an earlier round: they are not asked again (the emit round, which reads every
+/// group's offsets anyway, drops a group whose offsets are gone).
+pub fn discover_groups(
+    flow: &FlowPlan,
+    source: &Admin,
+    known: &SourceGroups,
+) -> Result<SourceGroups, String> {
     let groups: Vec<_> = source
         .groups(None)
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|g| flow.checkpoints.groups.matches(&g.name))
         .collect();
-    let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
+    let names: Vec<String> = groups
+        .iter()
+        .filter(|g| !known.contains_key(&g.name))
+        .map(|g| g.name.clone())
+        .collect();
     let committed = committed_offsets(flow, source, &names);
     let mut out = SourceGroups::new();
     for group in groups {
+        if known.contains_key(&group.name) {
+            out.insert(group.name, group.members);
+            continue;
+        }
         match committed.get(&group.name) {
             Some(Ok(offsets)) if !offsets.is_empty() => {
                 out.insert(group.name, group.members);
@@ -74,11 +88,14 @@ pub fn committed_offsets(
         .collect()
 }
 
-/// One round of group offset sync: per group, what was committed or why not.
+/// One round of group offset sync: per group, what was committed or why not. Groups in
+/// `confirmed` were in sync at an earlier round with the checkpoints they have now: while they
+/// stay idle on the target, their offsets there are not read again (`Ok(0)`).
 pub fn sync_group_offsets(
     flow: &FlowPlan,
     target: &Admin,
     store: &CheckpointStore,
+    confirmed: &HashSet<String>,
 ) -> Vec<GroupSync> {
     let states: BTreeMap<String, (String, usize)> = match target.groups(None) {
         Ok(groups) => groups
@@ -90,20 +107,31 @@ pub fn sync_group_offsets(
             return Vec::new();
         }
     };
+    let idle_on_target =
+        |group: &str| matches!(states.get(group), Some((state, 0)) if state == "Empty");
     // Groups idle on the target: what they committed there, in one pipelined round.
     let idle: Vec<String> = store
         .last
         .keys()
-        .filter(|group| matches!(states.get(*group), Some((state, 0)) if state == "Empty"))
+        .filter(|group| idle_on_target(group) && !confirmed.contains(*group))
         .cloned()
         .collect();
     let mut on_target = target.list_group_offsets(&idle);
     let mut plans: Vec<(String, Result<CommittedOffsets, SkipReason>, usize)> = Vec::new();
+    let mut out_confirmed = Vec::new();
     for (group, group_checkpoints) in &store.last {
         let (state, members) = states
             .get(group)
             .cloned()
             .unwrap_or_else(|| (String::new(), 0));
+        if idle_on_target(group) && confirmed.contains(group) {
+            out_confirmed.push(GroupSync {
+                group: group.clone(),
+                outcome: Ok(0),
+                target_members: 0,
+            });
+            continue;
+        }
         let target_group = match state.as_str() {
             "" | "Dead" => TargetGroup::Missing,
             "Empty" if members == 0 => match on_target.remove(group) {
@@ -132,7 +160,7 @@ pub fn sync_group_offsets(
         })
         .collect();
     let mut committed = target.alter_group_offsets(&writes);
-    let mut out = Vec::with_capacity(plans.len());
+    let mut out = out_confirmed;
     for (group, plan, target_members) in plans {
         let outcome = match plan {
             Ok(offsets) if offsets.is_empty() => Ok(0),

@@ -120,20 +120,31 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
     let mut round: u64 = 0;
     let mut earliest_known: HashMap<(String, i32), Result<i64, String>> = HashMap::new();
     let mut exported = ExportedLags::default();
+    let mut selected: Arc<PartitionSet> = Arc::default();
+    let mut wanted: Vec<(String, i32)> = Vec::new();
     while !input.stop.is_requested() {
         let started = Instant::now();
-        let selected: PartitionSet = input.partitions.borrow_and_update().as_ref().clone();
-        status.retain_partitions(&selected.iter().cloned().collect::<BTreeSet<_>>());
-        status.set_heartbeats_topics(
-            selected
-                .iter()
-                .map(|(topic, _)| topic)
-                .filter(|topic| flow.replication_policy.is_heartbeats_topic(topic))
-                .cloned()
-                .collect(),
-        );
-        seen.retain(|key, _| selected.contains(key));
-        let wanted: Vec<(String, i32)> = selected.iter().cloned().collect();
+        // What follows the selection is redone only when it changed (and every
+        // EXPORT_ALL_EVERY rounds, for a position reported just after a partition left): idle,
+        // a round does no per-partition work besides measuring.
+        if round == 0
+            || round % EXPORT_ALL_EVERY == 0
+            || input.partitions.has_changed().unwrap_or(false)
+        {
+            selected = input.partitions.borrow_and_update().clone();
+            status.retain_partitions(&selected);
+            status.set_heartbeats_topics(
+                selected
+                    .iter()
+                    .map(|(topic, _)| topic)
+                    .filter(|topic| flow.replication_policy.is_heartbeats_topic(topic))
+                    .cloned()
+                    .collect(),
+            );
+            seen.retain(|key, _| selected.contains(key));
+            earliest_known.retain(|key, _| selected.contains(key));
+            wanted = selected.iter().cloned().collect();
+        }
         let ends = list_offsets(
             source.client(),
             &wanted,
@@ -157,14 +168,14 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             REQUEST_TIMEOUT,
         ) {
             Ok(listed) => {
-                earliest_known.retain(|key, _| selected.contains(key));
                 earliest_known.extend(listed);
                 Ok(&earliest_known)
             }
             Err(error) => Err(error.to_string()),
         };
         let progress_known = progress_tail.read_to_end();
-        let stored: HashMap<(String, i32), StoredProgress> = lock(progress).clone();
+        // Held for the loop below only (the follower thread adds to it as progress is stored).
+        let stored = lock(progress);
         let live = status.replicated_positions();
         let now = crate::status::unix_ms_now();
         let mut complete = progress_known;
@@ -226,6 +237,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
                 debug!(flow = %flow.id, "cannot list the source's offsets: {error}");
             }
         }
+        drop(stored);
         status.set_all_measured(&measured);
         round += 1;
         if round % TOPIC_IDS_EVERY == 1 {
