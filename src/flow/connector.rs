@@ -241,20 +241,27 @@ async fn ensure_internal_topics(flow: &FlowPlan, source: &Admin, target: &Admin)
         replication_factor: storage.replication_factor as i32,
         configs: compact,
     };
-    super::create_internal_topic(flow, target, offsets, &flow.id.target).await;
     let history = super::compacted_topic(&storage.history_topic, storage.replication_factor);
-    super::create_internal_topic(flow, target, history, &flow.id.target).await;
-    if flow.offset_syncs.enabled {
-        let (admin, cluster) = match flow.offset_syncs.location {
-            OffsetSyncsLocation::Source => (source, &flow.id.source),
-            OffsetSyncsLocation::Target => (target, &flow.id.target),
-        };
-        let syncs = super::compacted_topic(
-            &flow.offset_syncs.topic,
-            flow.offset_syncs.replication_factor,
-        );
-        super::create_internal_topic(flow, admin, syncs, cluster).await;
-    }
+    let syncs = async {
+        if flow.offset_syncs.enabled {
+            let (admin, cluster) = match flow.offset_syncs.location {
+                OffsetSyncsLocation::Source => (source, &flow.id.source),
+                OffsetSyncsLocation::Target => (target, &flow.id.target),
+            };
+            let syncs = super::compacted_topic(
+                &flow.offset_syncs.topic,
+                flow.offset_syncs.replication_factor,
+            );
+            super::create_internal_topic(flow, admin, syncs, cluster).await;
+        }
+    };
+    // At once, not one after the other: each creation is a round trip to the controller, and the
+    // source tasks wait for them (start-up time).
+    tokio::join!(
+        super::create_internal_topic(flow, target, offsets, &flow.id.target),
+        super::create_internal_topic(flow, target, history, &flow.id.target),
+        syncs,
+    );
 }
 
 /// Lists source topics and, when `leading`, creates missing remote topics and partitions; returns

@@ -319,6 +319,7 @@ fn ensure_topic(shared: &Shared) -> Result<(), String> {
         }
         Some(_) => {}
     }
+    crate::kafka::destroy_in_background(admin);
     Ok(())
 }
 

@@ -22,7 +22,13 @@ use super::assignment::TopicPartition;
 use super::records::{decode_source_offset_of, StoredProgress};
 use super::task::TaskFailure;
 use crate::kafka::context::LoggingContext;
+use crate::kafka::offsets::{list_offsets, Spec};
 use crate::lifecycle::Stop;
+
+/// How soon a topic that does not show in the metadata yet is asked again: the flow's leader
+/// creates these topics a moment before the tasks start, and a new topic takes a few tens of
+/// milliseconds to show (start-up time).
+const METADATA_RETRY: Duration = Duration::from_millis(50);
 
 /// (topic, partition) → stored progress (last replicated upstream offset), for source cluster
 /// `cluster`.
@@ -59,7 +65,7 @@ pub fn load(
             }
             Err(MetadataProblem::Other(error)) if Instant::now() < deadline => {
                 tracing::debug!(topic, "offsets topic not readable yet: {error}");
-                if stop.sleep_blocking(Duration::from_millis(250)) {
+                if stop.sleep_blocking(METADATA_RETRY) {
                     return Ok(None);
                 }
             }
@@ -69,10 +75,32 @@ pub fn load(
     // Empty partitions (most of them: 25 partitions, one key per source partition) need no read:
     // asking the broker for their watermarks is quicker than waiting for an end-of-partition
     // fetch, which the broker holds for `fetch.wait.max.ms` when there is nothing to return.
+    // Both ends of every partition in two requests; a partition whose answer was an error is
+    // asked again on its own below (leader not elected yet, authorization).
+    let keys: Vec<(String, i32)> = partitions.iter().map(|p| (topic.to_string(), *p)).collect();
+    let ends = |spec| {
+        list_offsets(
+            consumer.client(),
+            &keys,
+            spec,
+            false,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_default()
+    };
+    let (starts, ends) = (ends(Spec::Earliest), ends(Spec::Latest));
     let mut assignment = TopicPartitionList::new();
     let mut to_read = 0;
     for partition in &partitions {
+        let key = (topic.to_string(), *partition);
+        let batched = match (starts.get(&key), ends.get(&key)) {
+            (Some(Ok(low)), Some(Ok(high))) => Some((*low, *high)),
+            _ => None,
+        };
         let (low, high) = loop {
+            if let Some(marks) = batched {
+                break marks;
+            }
             if stop.is_requested() {
                 return Ok(None);
             }
@@ -100,6 +128,7 @@ pub fn load(
         }
     }
     if to_read == 0 {
+        crate::kafka::destroy_in_background(consumer);
         return Ok(Some(HashMap::new()));
     }
     consumer
@@ -142,6 +171,7 @@ pub fn load(
             None => {}
         }
     }
+    crate::kafka::destroy_in_background(consumer);
     Ok(Some(offsets))
 }
 
@@ -159,7 +189,10 @@ pub fn require_topic(
     let deadline = Instant::now() + timeout;
     loop {
         match partitions_of(&consumer, topic) {
-            Ok(_) => return Ok(true),
+            Ok(_) => {
+                crate::kafka::destroy_in_background(consumer);
+                return Ok(true);
+            }
             Err(MetadataProblem::NotAuthorized(error)) => {
                 return Err(TaskFailure::NotAuthorized {
                     message: format!("cannot use `{topic}`: {error}"),
@@ -170,7 +203,7 @@ pub fn require_topic(
                 return Err(TaskFailure::Unavailable(format!("`{topic}` on the target: {error}")))
             }
             Err(MetadataProblem::Other(_)) => {
-                if stop.sleep_blocking(Duration::from_millis(250)) {
+                if stop.sleep_blocking(METADATA_RETRY) {
                     return Ok(false);
                 }
             }
