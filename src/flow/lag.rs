@@ -20,7 +20,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::assignment::{partitions_of_slot, PartitionSet};
 use super::membership::MembershipView;
@@ -39,6 +39,9 @@ use crate::status::{AlarmKind, Measured};
 
 /// One measurement round per second.
 const ROUND: Duration = Duration::from_secs(1);
+/// The longest pause between rounds while the source does not answer for some partitions: the
+/// pause doubles from [`ROUND`] up to this.
+const UNREACHABLE_ROUND_MAX: Duration = Duration::from_secs(10);
 /// The age of the oldest unreplicated record is probed every this many rounds.
 const PROBE_EVERY: u64 = 5;
 /// Partitions probed per round (the most lagging ones).
@@ -55,6 +58,9 @@ const EXPORT_ALL_EVERY: u64 = 30;
 /// The remote topics' ends are checked every this many rounds (foreign writes).
 const TARGET_CHECK_EVERY: u64 = 5;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The requests' timeout while the source does not answer: librdkafka's threads stay busy while
+/// such a request waits for a leader.
+const UNREACHABLE_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const TARGET_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the supervisor hands the lag monitor.
@@ -96,9 +102,12 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             .set("enable.auto.offset.store", "false");
         config
     };
-    let source: BaseConsumer<LoggingContext> = quiet(source_settings.client_config())
-        .create_with_context(LoggingContext::new("lag-monitor"))
-        .map_err(client_error)?;
+    let new_source = || -> Result<BaseConsumer<LoggingContext>, TaskFailure> {
+        quiet(source_settings.client_config())
+            .create_with_context(LoggingContext::new("lag-monitor"))
+            .map_err(client_error)
+    };
+    let mut source = new_source()?;
     let probe: BaseConsumer<LoggingContext> = quiet(source_settings.client_config())
         .create_with_context(LoggingContext::new("lag-probe"))
         .map_err(client_error)?;
@@ -120,6 +129,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
     let mut round: u64 = 0;
     let mut earliest_known: HashMap<(String, i32), Result<i64, String>> = HashMap::new();
     let mut exported = ExportedLags::default();
+    let mut pause = ROUND;
     let mut selected: Arc<PartitionSet> = Arc::default();
     let mut wanted: Vec<(String, i32)> = Vec::new();
     while !input.stop.is_requested() {
@@ -145,12 +155,17 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             earliest_known.retain(|key, _| selected.contains(key));
             wanted = selected.iter().cloned().collect();
         }
+        let request_timeout = if pause == ROUND {
+            REQUEST_TIMEOUT
+        } else {
+            UNREACHABLE_REQUEST_TIMEOUT
+        };
         let ends = list_offsets(
             source.client(),
             &wanted,
             Spec::Latest,
             read_committed,
-            REQUEST_TIMEOUT,
+            request_timeout,
         );
         // Log starts move only with retention or deletions: asked every few rounds, and for
         // partitions not seen before.
@@ -165,7 +180,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             &unknown,
             Spec::Earliest,
             false,
-            REQUEST_TIMEOUT,
+            request_timeout,
         ) {
             Ok(listed) => {
                 earliest_known.extend(listed);
@@ -183,6 +198,39 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         let mut quiet_partitions: Vec<((String, i32), i64)> = Vec::new();
         let mut measured = Vec::with_capacity(wanted.len());
         let ends = ends.map_err(|error| error.to_string());
+        // A partition whose end could not be listed (its broker is gone): asking again every
+        // second keeps librdkafka's threads waking each other without pause (a core busy while
+        // the source cluster is down), so the rounds slow down until it answers again.
+        let unanswered = match &ends {
+            Err(error) => Some(error.clone()),
+            Ok(listed) => wanted.iter().find_map(|key| match listed.get(key) {
+                Some(Ok(_)) => None,
+                Some(Err(error)) => Some(format!("partition {}-{}: {error}", key.0, key.1)),
+                None => Some(format!("partition {}-{}: no answer", key.0, key.1)),
+            }),
+        };
+        match &unanswered {
+            Some(problem) => {
+                if pause == ROUND {
+                    warn!(flow = %flow.id, "cannot measure the lag: the source does not answer ({problem}); measuring again less often until it does");
+                }
+                debug!(flow = %flow.id, "the source does not answer: {problem}");
+                pause = (pause * 2).min(UNREACHABLE_ROUND_MAX);
+                // A broker that restarted answers a client holding its old leader epochs with
+                // "leader epoch is older" for good (seen on a restarted single-broker cluster):
+                // the next round asks through a new client, with fresh metadata.
+                crate::kafka::destroy_in_background(std::mem::replace(&mut source, new_source()?));
+            }
+            // Nothing selected (the source's topics could not be listed either): no answer to
+            // judge by, the pause stays as it is.
+            None if wanted.is_empty() => {}
+            None => {
+                if pause != ROUND {
+                    info!(flow = %flow.id, "the source answers again: measuring the lag every second");
+                }
+                pause = ROUND;
+            }
+        }
         match (ends.as_ref(), starts.as_ref()) {
             (Ok(ends), Ok(starts)) => {
                 for key in &wanted {
@@ -240,7 +288,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         drop(stored);
         status.set_all_measured(&measured);
         round += 1;
-        if round % TOPIC_IDS_EVERY == 1 {
+        if round % TOPIC_IDS_EVERY == 1 && pause == ROUND {
             check_topic_ids(&input, &source, &selected, &mut topic_ids);
         }
         if round % TARGET_CHECK_EVERY == 0
@@ -268,7 +316,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         publish_metrics(&input, &lags, lag_seconds, &mut exported);
         if input
             .stop
-            .sleep_blocking(ROUND.saturating_sub(started.elapsed()))
+            .sleep_blocking(pause.saturating_sub(started.elapsed()))
         {
             break;
         }

@@ -124,7 +124,13 @@ fn list_offsets_once<C: ClientContext>(
             let element = &*element;
             let topic = native::string(element.topic as *const c_char);
             let value = if element.err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-                Ok(element.offset)
+                // With its broker gone, librdkafka answers a partition with no error and offset
+                // -1001 (invalid): not an offset, and read as one it made the lag 0.
+                if element.offset >= 0 {
+                    Ok(element.offset)
+                } else {
+                    Err(format!("no offset in the answer ({})", element.offset))
+                }
             } else {
                 Err(native::string(rd::rd_kafka_err2str(element.err)))
             };
