@@ -213,8 +213,9 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             Some(problem) => {
                 if pause == ROUND {
                     warn!(flow = %flow.id, "cannot measure the lag: the source does not answer ({problem}); measuring again less often until it does");
+                } else {
+                    debug!(flow = %flow.id, "the source does not answer: {problem}");
                 }
-                debug!(flow = %flow.id, "the source does not answer: {problem}");
                 pause = (pause * 2).min(UNREACHABLE_ROUND_MAX);
                 // A broker that restarted answers a client holding its old leader epochs with
                 // "leader epoch is older" for good (seen on a restarted single-broker cluster):

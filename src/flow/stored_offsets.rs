@@ -78,7 +78,7 @@ pub fn load(
     // Both ends of every partition in two requests; a partition whose answer was an error is
     // asked again on its own below (leader not elected yet, authorization).
     let keys: Vec<(String, i32)> = partitions.iter().map(|p| (topic.to_string(), *p)).collect();
-    let ends = |spec| {
+    let list = |spec| {
         list_offsets(
             consumer.client(),
             &keys,
@@ -88,7 +88,7 @@ pub fn load(
         )
         .unwrap_or_default()
     };
-    let (starts, ends) = (ends(Spec::Earliest), ends(Spec::Latest));
+    let (starts, ends) = (list(Spec::Earliest), list(Spec::Latest));
     let mut assignment = TopicPartitionList::new();
     let mut to_read = 0;
     for partition in &partitions {
