@@ -305,6 +305,26 @@ fn a_group_behind_the_tip_moves_with_zero_rereads_across_markers_and_a_restart()
         "a group in sync is not skipped"
     );
 
+    // The group commits again on the source while idle: the checkpoint round learns it from the
+    // source's `__consumer_offsets` (it asks every group only every few minutes) and the target
+    // follows within seconds. Partition 0 moves inside c.
+    let before = group_offsets(target, &group, &remote, 2);
+    let committed = [(topic.as_str(), 0, 300), (topic.as_str(), 1, 252)];
+    commit_group(source, &group, &committed);
+    wait_until(
+        Duration::from_secs(30),
+        "the new commit on the target",
+        || {
+            let now = group_offsets(target, &group, &remote, 2);
+            now[0] != before[0] && now[1] == before[1]
+        },
+    );
+    assert_eq!(
+        flow.status()["group_commit_watch"],
+        true,
+        "the round knew which group committed"
+    );
+
     let moved = consume_to_end(target, &group, &remote);
     for (topic_name, partition, offset) in committed {
         let source_records = read_partition(source, topic_name, partition, "read_committed");

@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tracing::{debug, info, warn};
 
+use super::checkpoints::CommittedOffsets;
 use super::checkpoints::{self, CheckpointStore, SkipReason};
 use super::connector::until_stopped;
+use super::group_commits::{CommitWatch, Committed};
 use super::group_offsets::{self, SourceGroups};
 use super::mm2_topics::{load_checkpoints, lock, tail_offset_syncs};
 use super::offset_sync_store::OffsetSyncStore;
@@ -38,6 +40,9 @@ const HISTORY_PATIENCE: Duration = Duration::from_secs(60);
 /// How often a sync round reads the target offsets of every idle group, including those in sync
 /// before whose checkpoints have not moved (someone may have moved them on the target).
 const FULL_SYNC_EVERY: Duration = Duration::from_secs(60);
+/// How often an emit round asks every group for its offsets even though the commit watch says
+/// which ones committed (a safety net: the watch misses nothing by design).
+const FULL_EMIT_EVERY: Duration = Duration::from_secs(300);
 /// How often the offset history is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
 /// Change points kept per partition (docs/offset-translation.md): older committed offsets are
@@ -105,6 +110,13 @@ pub async fn run(
             .map_err(thread_error)?
     };
     let sources = Arc::new(TranslationSources::start(&flow, &stop).map_err(thread_error)?);
+    let commits = CommitWatch::start(
+        &flow.id.to_string(),
+        &config(ClientRole::SourceConsumer),
+        flow.checkpoints.groups.clone(),
+        stop.clone(),
+    )
+    .map_err(thread_error)?;
     telemetry
         .status
         .set_sync_group_offsets(flow.checkpoints.sync_group_offsets.enabled);
@@ -136,19 +148,22 @@ pub async fn run(
         target_admin,
         in_sync: HashMap::new(),
         last_full_sync: None,
+        commits,
+        committed: HashMap::new(),
+        last_full_emit: None,
     };
     loop {
         let done = tokio::select! {
             _ = stop.requested() => break,
             _ = refresh.tick() => until_stopped(&stop, rounds.refresh_groups()).await,
-            _ = emit.tick() => until_stopped(&stop, rounds.emit()).await,
+            _ = emit.tick() => until_stopped(&stop, rounds.emit(false)).await,
             _ = sync.tick(), if sync_enabled => until_stopped(&stop, rounds.sync(false)).await,
             _ = prune.tick() => until_stopped(&stop, rounds.prune_history()).await,
             Ok(()) = final_sync.changed() => {
                 let requested = *final_sync.borrow_and_update();
                 let round = async {
                     rounds.refresh_groups().await;
-                    rounds.emit().await;
+                    rounds.emit(true).await;
                     if sync_enabled {
                         rounds.sync(true).await;
                     }
@@ -166,8 +181,9 @@ pub async fn run(
         }
     }
     // The tailers see the stop within 200 ms; join them off the runtime.
-    drop(rounds);
+    let commits = rounds.commits;
     let _ = tokio::task::spawn_blocking(move || {
+        commits.join();
         let _ = tailer.join();
         if let Ok(sources) = Arc::try_unwrap(sources) {
             sources.join();
@@ -197,6 +213,12 @@ struct Rounds {
     /// Groups the last sync round found in sync (or wrote), with the checkpoints they had then.
     in_sync: HashMap<String, BTreeMap<(String, i32), Checkpoint>>,
     last_full_sync: Option<Instant>,
+    /// Which groups committed since the last emit round.
+    commits: CommitWatch,
+    /// Each group's committed offsets as last read (asked again when the group commits).
+    committed: HashMap<String, CommittedOffsets>,
+    /// When the last emit round that asked every group started.
+    last_full_emit: Option<Instant>,
 }
 
 impl Rounds {
@@ -241,22 +263,40 @@ impl Rounds {
     /// A group no longer checkpointed: out of the status and the metrics.
     fn forget_group(&mut self, group: &str) {
         self.groups.remove(group);
+        self.committed.remove(group);
         self.telemetry.status.remove_group(group);
         self.telemetry.metrics.remove_group(&self.flow.id, group);
     }
 
-    /// Translates every group's committed offsets and emits the checkpoints that moved.
-    async fn emit(&mut self) {
+    /// Translates every group's committed offsets and emits the checkpoints that moved. The
+    /// source is asked for the offsets of the groups that committed since the last round (and
+    /// of every group when the commit watch cannot tell, every [`FULL_EMIT_EVERY`] and with
+    /// `force_full`); the others keep the offsets read before, translated anew.
+    async fn emit(&mut self, force_full: bool) {
         let flow = self.flow.clone();
         if self.groups.is_empty() || !lock(&self.syncs).is_ready() {
             return;
         }
+        let started = Instant::now();
         let listed_at = crate::clock::unix_ms();
+        let committed_lately = self.commits.take(self.last_full_emit);
+        self.telemetry
+            .status
+            .set_group_commit_watch(matches!(committed_lately, Committed::Only(_)));
+        let due = !matches!(self.last_full_emit, Some(at) if at.elapsed() < FULL_EMIT_EVERY);
+        let names: Vec<String> = match committed_lately {
+            Committed::Only(changed) if !force_full && !due => self
+                .groups
+                .keys()
+                .filter(|group| changed.contains(*group) || !self.committed.contains_key(*group))
+                .cloned()
+                .collect(),
+            _ => self.groups.keys().cloned().collect(),
+        };
+        let full = names.len() == self.groups.len();
         let offsets = {
-            let (flow, groups, admin) =
-                (flow.clone(), self.groups.clone(), self.source_admin.clone());
+            let (flow, admin) = (flow.clone(), self.source_admin.clone());
             tokio::task::spawn_blocking(move || {
-                let names: Vec<String> = groups.keys().cloned().collect();
                 group_offsets::committed_offsets(&flow, &admin, &names)
             })
             .await
@@ -266,6 +306,24 @@ impl Rounds {
             warn!(flow = %flow.id, "cannot list group offsets on the source; no checkpoints this round");
             return;
         };
+        if full {
+            self.last_full_emit = Some(started);
+        }
+        for (group, committed) in offsets {
+            match committed {
+                // No offset on a selected topic any more (expired or deleted): MM2 stops
+                // checkpointing the group; the next refresh finds it again if it commits.
+                Ok(committed) if committed.is_empty() => self.forget_group(&group),
+                Ok(committed) => {
+                    self.committed.insert(group, committed);
+                }
+                Err(error) => {
+                    warn!(flow = %flow.id, group = %group, "cannot list committed offsets: {error}");
+                    self.committed.remove(&group);
+                    self.commits.again(&group);
+                }
+            }
+        }
         // Stored progress first, then the history read past everything written before it.
         let (progress, consistent) = {
             let sources = self.sources.clone();
@@ -297,20 +355,7 @@ impl Rounds {
         // Every checkpoint of the round is queued at once and acknowledged together: one by one,
         // 4,000 of them (1,000 groups) took a round trip each.
         let mut in_flight = Vec::new();
-        for (group, committed) in offsets {
-            let committed = match committed {
-                // No offset on a selected topic any more (expired or deleted): MM2 stops
-                // checkpointing the group; the next refresh finds it again if it commits.
-                Ok(committed) if committed.is_empty() => {
-                    self.forget_group(&group);
-                    continue;
-                }
-                Ok(committed) => committed,
-                Err(error) => {
-                    warn!(flow = %flow.id, group = %group, "cannot list committed offsets: {error}");
-                    continue;
-                }
-            };
+        for (group, committed) in &self.committed {
             let (new, translation) = {
                 let syncs = lock(&self.syncs);
                 let history = self.sources.history();
@@ -322,20 +367,14 @@ impl Rounds {
                 let translate = |topic: &str, partition: i32, offset: i64| {
                     translator.translate(topic, partition, offset)
                 };
-                checkpoints::checkpoints_for_group(
-                    &flow,
-                    &translate,
-                    &self.store,
-                    &group,
-                    &committed,
-                )
+                checkpoints::checkpoints_for_group(&flow, &translate, &self.store, group, committed)
             };
             self.telemetry
                 .status
-                .set_group_translation(&group, translation);
+                .set_group_translation(group, translation);
             self.telemetry
                 .metrics
-                .set_group_translation(&flow.id, &group, translation);
+                .set_group_translation(&flow.id, group, translation);
             for checkpoint in new {
                 match self.enqueue(&checkpoint, listed_at) {
                     Ok(delivery) => in_flight.push((group.clone(), checkpoint, delivery)),

@@ -10,6 +10,7 @@ pub mod assignment;
 pub mod checkpoint_task;
 pub mod checkpoints;
 mod connector;
+pub mod group_commits;
 pub mod group_offsets;
 pub mod heartbeat_task;
 pub mod lag;

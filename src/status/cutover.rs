@@ -343,6 +343,7 @@ mod tests {
             lag_monitor_since_unix_ms: Some(NOW - 600_000),
             alarms: vec![],
             sync_group_offsets: true,
+            group_commit_watch: None,
             cutover: None,
             tasks: vec![TaskStatus {
                 name: "checkpoints".into(),

@@ -31,6 +31,7 @@ pub(super) struct FlowEntry {
     pub lag_seconds: Option<u64>,
     pub lag_monitor_since_unix_ms: Option<u64>,
     pub sync_group_offsets: bool,
+    pub group_commit_watch: Option<bool>,
     /// Selected topics that are heartbeats topics.
     pub heartbeats_topics: std::collections::BTreeSet<String>,
     /// Final-sync rounds asked for (`POST /final-sync`) and done, counted.
@@ -108,6 +109,7 @@ impl FlowEntry {
             lag_seconds: None,
             lag_monitor_since_unix_ms: None,
             sync_group_offsets: false,
+            group_commit_watch: None,
             heartbeats_topics: Default::default(),
             final_sync_requested: tokio::sync::watch::Sender::new(0),
             final_sync_done: tokio::sync::watch::Sender::new(0),
@@ -194,6 +196,7 @@ impl FlowEntry {
             lag_monitor_since_unix_ms: self.lag_monitor_since_unix_ms,
             alarms: self.alarms.values().cloned().collect(),
             sync_group_offsets: self.sync_group_offsets,
+            group_commit_watch: self.group_commit_watch,
             cutover: None,
             tasks: self
                 .tasks

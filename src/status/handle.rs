@@ -373,6 +373,11 @@ impl FlowStatusHandle {
         self.with(|entry| entry.sync_group_offsets = enabled);
     }
 
+    /// Whether the last emit round knew which groups committed (docs/operations.md, *Idle cost*).
+    pub fn set_group_commit_watch(&self, watching: bool) {
+        self.with(|entry| entry.group_commit_watch = Some(watching));
+    }
+
     /// How the group's committed offsets translate (`None`: nothing translated yet).
     pub fn set_group_translation(&self, group: &str, translation: Option<GroupTranslation>) {
         self.with(|entry| {

@@ -65,6 +65,11 @@ pub struct FlowStatus {
     /// `sync.group.offsets.enabled`: groups' offsets are committed on the target.
     #[serde(default)]
     pub sync_group_offsets: bool,
+    /// Whether the last checkpoint round knew from the source's `__consumer_offsets` which
+    /// groups committed since the round before (`false`: it asked every group; absent: no round
+    /// yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_commit_watch: Option<bool>,
     /// Whether consumers and producers may move to the target now, gate by gate, with the
     /// default options of `kafka-mirrord cutover` (all topics and groups, 30 s quiet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
