@@ -6,7 +6,7 @@
 //! callers take the topic's end offsets, then wait for the tail to pass them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,8 @@ pub struct TailState {
     positions: Mutex<HashMap<i32, i64>>,
     /// Every partition was read to its end once.
     read_to_end: AtomicBool,
+    /// Records read so far (readers compare it to tell whether anything changed).
+    records_read: AtomicU64,
     /// Why the topic cannot be read now (shown until the next successful read).
     problem: Mutex<Option<String>>,
 }
@@ -35,6 +37,11 @@ pub struct TailState {
 impl TailState {
     pub fn read_to_end(&self) -> bool {
         self.read_to_end.load(Ordering::Acquire)
+    }
+
+    /// How many records were read so far: unchanged, so is what they were read into.
+    pub fn records_read(&self) -> u64 {
+        self.records_read.load(Ordering::Acquire)
     }
 
     pub fn problem(&self) -> Option<String> {
@@ -122,6 +129,7 @@ fn follow(
                     each(key, message.payload());
                 }
                 lock(&state.positions).insert(message.partition(), message.offset() + 1);
+                state.records_read.fetch_add(1, Ordering::AcqRel);
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
                 at_end.insert(partition);

@@ -55,6 +55,11 @@ const METRICS_EVERY: Duration = Duration::from_millis(100);
 /// Housekeeping (partition changes, timers) runs every this many records or when a poll comes
 /// back empty: reading the clock per record cost several percent of the CPU.
 const HOUSEKEEPING_EVERY: u32 = 256;
+/// Records polled within this long count as moving: positions past transaction markers are
+/// looked for every second; after it, every [`MARKERS_IDLE_EVERY`] (a transaction that aborts or
+/// commits long after its last record shows as a lag of its markers until then).
+const ACTIVE_FOR: Duration = Duration::from_secs(10);
+const MARKERS_IDLE_EVERY: Duration = Duration::from_secs(5);
 /// Drain time when the task ends on its own (a refused record), not by a stop request.
 const SELF_DRAIN: Duration = Duration::from_secs(10);
 
@@ -251,6 +256,9 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
     // *Idle cost*).
     let (mut polled_since_publish, mut polled_since_report) = (true, true);
     let (mut published_last, mut reported_last) = (true, true);
+    // Positions moved past transaction markers are looked for every second while records move,
+    // every few seconds when idle (the pass reads every partition's position).
+    let (mut last_records_at, mut last_marker_check) = (Instant::now(), Instant::now());
     let active_records = input
         .telemetry
         .metrics
@@ -298,7 +306,17 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
                 last_flush = Instant::now();
             }
             if last_report.elapsed() >= Duration::from_secs(1) {
-                let moved = copier.advance_past_markers();
+                if polled_since_report {
+                    last_records_at = Instant::now();
+                }
+                let moved = if last_records_at.elapsed() < ACTIVE_FOR
+                    || last_marker_check.elapsed() >= MARKERS_IDLE_EVERY
+                {
+                    last_marker_check = Instant::now();
+                    copier.advance_past_markers()
+                } else {
+                    Vec::new()
+                };
                 if exactly_once && !moved.is_empty() {
                     copier.store_positions_in_transaction(&moved, &input.stop)?;
                 }

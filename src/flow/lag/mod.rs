@@ -12,7 +12,7 @@
 //! oldest record not replicated yet is.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -22,20 +22,22 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+mod alarms;
+
+use alarms::{check_foreign_writes, check_recreated, check_skipped, check_topic_ids};
+
 use super::assignment::{partitions_of_slot, PartitionSet};
 use super::membership::MembershipView;
-use super::offset_history::StoredProgress;
 use super::task::{TaskFailure, TaskReporter};
-use super::translation::{follow_progress, lock};
+use super::translation::{follow_progress, lock, ProgressMap};
 use super::FlowTelemetry;
 use crate::kafka::context::LoggingContext;
-use crate::kafka::offsets::{list_offsets, Spec};
-use crate::kafka::topic_ids::describe_topic_ids;
+use crate::kafka::offsets::{list_offsets, Offsets, Spec};
 use crate::lifecycle::Stop;
 use crate::metrics::LagFigures;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
-use crate::status::{AlarmKind, Measured};
+use crate::status::Measured;
 
 /// One measurement round per second.
 const ROUND: Duration = Duration::from_secs(1);
@@ -127,13 +129,15 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
     let mut lagging_since_probe = false;
     let mut target_backoff_until = Instant::now();
     let mut round: u64 = 0;
-    let mut earliest_known: HashMap<(String, i32), Result<i64, String>> = HashMap::new();
+    let mut earliest_known = Offsets::new();
     let mut exported = ExportedLags::default();
     let mut pause = ROUND;
     let mut selected: Arc<PartitionSet> = Arc::default();
     let mut wanted: Vec<(String, i32)> = Vec::new();
+    let mut last: Option<LastRound> = None;
     while !input.stop.is_requested() {
         let started = Instant::now();
+        let mut selection_changed = false;
         // What follows the selection is redone only when it changed (and every
         // EXPORT_ALL_EVERY rounds, for a position reported just after a partition left): idle,
         // a round does no per-partition work besides measuring.
@@ -154,6 +158,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             seen.retain(|key, _| selected.contains(key));
             earliest_known.retain(|key, _| selected.contains(key));
             wanted = selected.iter().cloned().collect();
+            selection_changed = true;
         }
         let request_timeout = if pause == ROUND {
             REQUEST_TIMEOUT
@@ -170,6 +175,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         // Log starts move only with retention or deletions: asked every few rounds, and for
         // partitions not seen before.
         let stale = round % EARLIEST_EVERY == 0;
+        let mut starts_changed = false;
         let unknown: Vec<(String, i32)> = wanted
             .iter()
             .filter(|key| stale || !earliest_known.contains_key(*key))
@@ -183,20 +189,20 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             request_timeout,
         ) {
             Ok(listed) => {
-                earliest_known.extend(listed);
+                for (key, earliest) in listed {
+                    if earliest_known.get(&key) != Some(&earliest) {
+                        starts_changed = true;
+                        earliest_known.insert(key, earliest);
+                    }
+                }
                 Ok(&earliest_known)
             }
             Err(error) => Err(error.to_string()),
         };
         let progress_known = progress_tail.read_to_end();
-        // Held for the loop below only (the follower thread adds to it as progress is stored).
-        let stored = lock(progress);
+        let progress_read = progress_tail.records_read();
         let live = status.replicated_positions();
         let now = crate::status::unix_ms_now();
-        let mut complete = progress_known;
-        let mut lags: Vec<((String, i32), i64, i64)> = Vec::new(); // (partition, lag, next)
-        let mut quiet_partitions: Vec<((String, i32), i64)> = Vec::new();
-        let mut measured = Vec::with_capacity(wanted.len());
         let ends = ends.map_err(|error| error.to_string());
         // A partition whose end could not be listed (its broker is gone): asking again every
         // second keeps librdkafka's threads waking each other without pause (a core busy while
@@ -232,69 +238,47 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
                 pause = ROUND;
             }
         }
-        match (ends.as_ref(), starts.as_ref()) {
-            (Ok(ends), Ok(starts)) => {
-                for key in &wanted {
-                    let (Some(Ok(end)), Some(Ok(earliest))) = (ends.get(key), starts.get(key))
-                    else {
-                        complete = false;
-                        continue;
-                    };
-                    let (end, earliest) = (*end, *earliest);
-                    let memory = seen.entry(key.clone()).or_default();
-                    if memory.end.is_some_and(|before| end > before) {
-                        memory.last_write_unix_ms = Some(now);
-                    }
-                    memory.end = Some(end);
-                    let stored_here = stored.get(key).copied();
-                    let stored_next = match stored_here {
-                        Some(stored) => Some(stored.offset + 1),
-                        None if progress_known => Some(earliest),
-                        None => None,
-                    };
-                    measured.push((
-                        key.clone(),
-                        Measured {
-                            end,
-                            earliest,
-                            stored_next,
-                            last_write_unix_ms: memory.last_write_unix_ms,
-                        },
-                    ));
-                    let next = match (live.get(key).copied(), stored_next) {
-                        (Some(live), Some(stored)) => Some(live.max(stored)),
-                        (live, stored) => live.or(stored),
-                    };
-                    let Some(next) = next else {
-                        complete = false;
-                        continue;
-                    };
-                    lags.push((key.clone(), (end - next.max(earliest)).max(0), next));
-                    check_skipped(&input, key, earliest, next);
-                    check_recreated(&input, key, end, stored_here);
-                    if let Some(stored) = stored_here {
-                        if stored.offset + 1 >= end {
-                            if let Some(next_downstream) = stored.next_downstream {
-                                quiet_partitions.push((key.clone(), next_downstream));
-                            }
-                        }
-                    }
+        // Idle, a round measures what the one before did: the figures, the status and the alarms
+        // stay as they are (the per-partition pass below cost more than the measuring).
+        let same_as_last = !selection_changed
+            && !starts_changed
+            && starts.is_ok()
+            && last.as_ref().is_some_and(|last| {
+                last.progress_known == progress_known
+                    && last.progress_read == progress_read
+                    && ends.as_ref().is_ok_and(|ends| *ends == last.ends)
+                    && last.live == live
+            });
+        let this = match last.take() {
+            Some(last) if same_as_last => last,
+            _ => {
+                let mut this = LastRound {
+                    progress_known,
+                    progress_read,
+                    ends: Offsets::new(),
+                    live,
+                    complete: progress_known,
+                    lags: Vec::new(),
+                    quiet_partitions: Vec::new(),
+                };
+                measure(
+                    &input, &ends, &starts, &wanted, &mut seen, progress, now, &mut this,
+                );
+                if let Ok(ends) = ends {
+                    this.ends = ends;
                 }
+                this
             }
-            (Err(error), _) | (_, Err(error)) => {
-                complete = false;
-                debug!(flow = %flow.id, "cannot list the source's offsets: {error}");
-            }
-        }
-        drop(stored);
-        status.set_all_measured(&measured);
+        };
+        let (lags, quiet_partitions, complete) =
+            (&this.lags, &this.quiet_partitions, this.complete);
         round += 1;
         if round % TOPIC_IDS_EVERY == 1 && pause == ROUND {
             check_topic_ids(&input, &source, &selected, &mut topic_ids);
         }
         if round % TARGET_CHECK_EVERY == 0
             && Instant::now() >= target_backoff_until
-            && !check_foreign_writes(&input, &target, &quiet_partitions, &mut seen)
+            && !check_foreign_writes(&input, &target, quiet_partitions, &mut seen)
         {
             target_backoff_until = Instant::now() + Duration::from_secs(30);
         }
@@ -303,7 +287,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             lagging_since_probe = false;
         } else if round % PROBE_EVERY == 1 || !lagging_since_probe {
             // Every 5 s, and at once when lag appears.
-            lag_seconds = oldest_unreplicated_age(&probe, &lags, now).or(lag_seconds);
+            lag_seconds = oldest_unreplicated_age(&probe, lags, now).or(lag_seconds);
             lagging_since_probe = true;
         }
         status.set_lag_round(complete, lag_seconds, since);
@@ -314,7 +298,12 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             // A series re-created by a restarted source task starts at 0: write them all anew.
             exported.lags.clear();
         }
-        publish_metrics(&input, &lags, lag_seconds, &mut exported);
+        // The flow's figures come from the whole report: idle, every few rounds is enough (the
+        // quiet gate's clock moves meanwhile, nothing else does).
+        if !same_as_last || round % TREND_EVERY == 0 {
+            publish_metrics(&input, lags, lag_seconds, &mut exported);
+        }
+        last = Some(this);
         if input
             .stop
             .sleep_blocking(pause.saturating_sub(started.elapsed()))
@@ -326,160 +315,96 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
     Ok(())
 }
 
-/// Records deleted at the source before they were copied: counted by the source task when it
-/// skips them, and seen here when the log start passed the next offset to copy.
-fn check_skipped(input: &LagInput, key: &(String, i32), earliest: i64, next: i64) {
-    let status = &input.telemetry.status;
-    let counted = status.records_skipped(&key.0, key.1);
-    let pending = (earliest - next).max(0) as u64;
-    if counted == 0 && pending == 0 {
-        return;
-    }
-    let detail = if pending > 0 {
-        format!("the source's log start ({earliest}) passed the next offset to copy ({next}): {pending} records deleted before they were replicated")
-    } else {
-        format!("{counted} records were deleted at the source before they were replicated")
-    };
-    if status.raise_alarm(
-        AlarmKind::RecordsSkipped,
-        &key.0,
-        key.1,
-        counted.max(pending),
-        detail.clone(),
-    ) {
-        warn!(flow = %input.flow.id, topic = %key.0, partition = key.1, "alarm records_skipped: {detail}; raise the source topic's retention or replicate faster");
-    }
+/// What a round measured, kept to tell whether the next one measures the same.
+struct LastRound {
+    /// The stored progress was read to the end once, and how many records of it were read.
+    progress_known: bool,
+    progress_read: u64,
+    /// The source's ends (empty when they could not be listed).
+    ends: Offsets,
+    /// The source tasks' acknowledged positions in this process.
+    live: HashMap<(String, i32), i64>,
+    /// Every selected partition was measured.
+    complete: bool,
+    /// (partition, lag, next offset to copy).
+    lags: Vec<((String, i32), i64, i64)>,
+    /// Partitions replicated and stored to their end, with the next remote offset.
+    quiet_partitions: Vec<((String, i32), i64)>,
 }
 
-/// A source partition whose end fell below the stored progress: the topic was deleted and
-/// created again (or truncated), so its offsets started over.
-fn check_recreated(
+/// Measures every wanted partition from the listed `ends` and `starts`, the stored `progress` and
+/// `round.live` into `round`, updates `/status` and raises the alarms that follow.
+#[allow(clippy::too_many_arguments)]
+fn measure(
     input: &LagInput,
-    key: &(String, i32),
-    end: i64,
-    stored: Option<StoredProgress>,
+    ends: &Result<Offsets, String>,
+    starts: &Result<&Offsets, String>,
+    wanted: &[(String, i32)],
+    seen: &mut HashMap<(String, i32), Seen>,
+    progress: &Mutex<ProgressMap>,
+    now: u64,
+    round: &mut LastRound,
 ) {
-    let Some(stored) = stored else {
-        return;
-    };
-    if end < stored.offset + 1 {
-        let detail = format!("the source partition ends at {end}, below the replicated position {}: the topic was deleted and created again (or truncated)", stored.offset + 1);
-        raise_recreated(input, key, detail);
-    }
-}
-
-fn raise_recreated(input: &LagInput, key: &(String, i32), detail: String) {
-    if input.telemetry.status.raise_alarm(
-        AlarmKind::TopicRecreated,
-        &key.0,
-        key.1,
-        0,
-        detail.clone(),
-    ) {
-        warn!(flow = %input.flow.id, topic = %key.0, partition = key.1, "alarm topic_recreated: {detail}; its new records are not copied until its stored progress is reset");
-    }
-}
-
-/// Compares the source topics' ids with those seen before: a new id is a re-created topic.
-fn check_topic_ids(
-    input: &LagInput,
-    source: &BaseConsumer<LoggingContext>,
-    selected: &PartitionSet,
-    known: &mut HashMap<String, String>,
-) {
-    let topics: Vec<String> = selected
-        .iter()
-        .map(|(topic, _)| topic.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let ids = match describe_topic_ids(source.client(), &topics, REQUEST_TIMEOUT) {
-        Ok(ids) => ids,
-        Err(error) => {
-            debug!(flow = %input.flow.id, "cannot describe the source topics: {error}");
-            return;
-        }
-    };
-    known.retain(|topic, _| ids.contains_key(topic));
-    for (topic, id) in ids {
-        let Ok(id) = id else { continue };
-        match known.insert(topic.clone(), id.clone()) {
-            Some(before) if before != id => {
-                for (_, partition) in selected.iter().filter(|(t, _)| *t == topic) {
-                    raise_recreated(
-                        input,
-                        &(topic.clone(), *partition),
-                        format!("the source topic's id changed from {before} to {id}: it was deleted and created again"),
-                    );
+    // Held for this pass only (the follower thread adds to it as progress is stored).
+    let stored = lock(progress);
+    let mut measured = Vec::with_capacity(wanted.len());
+    match (ends.as_ref(), starts.as_ref()) {
+        (Ok(ends), Ok(starts)) => {
+            for key in wanted {
+                let (Some(Ok(end)), Some(Ok(earliest))) = (ends.get(key), starts.get(key)) else {
+                    round.complete = false;
+                    continue;
+                };
+                let (end, earliest) = (*end, *earliest);
+                let memory = seen.entry(key.clone()).or_default();
+                if memory.end.is_some_and(|before| end > before) {
+                    memory.last_write_unix_ms = Some(now);
+                }
+                memory.end = Some(end);
+                let stored_here = stored.get(key).copied();
+                let stored_next = match stored_here {
+                    Some(stored) => Some(stored.offset + 1),
+                    None if round.progress_known => Some(earliest),
+                    None => None,
+                };
+                measured.push((
+                    key.clone(),
+                    Measured {
+                        end,
+                        earliest,
+                        stored_next,
+                        last_write_unix_ms: memory.last_write_unix_ms,
+                    },
+                ));
+                let next = match (round.live.get(key).copied(), stored_next) {
+                    (Some(live), Some(stored)) => Some(live.max(stored)),
+                    (live, stored) => live.or(stored),
+                };
+                let Some(next) = next else {
+                    round.complete = false;
+                    continue;
+                };
+                round
+                    .lags
+                    .push((key.clone(), (end - next.max(earliest)).max(0), next));
+                check_skipped(input, key, earliest, next);
+                check_recreated(input, key, end, stored_here);
+                if let Some(stored) = stored_here {
+                    if stored.offset + 1 >= end {
+                        if let Some(next_downstream) = stored.next_downstream {
+                            round.quiet_partitions.push((key.clone(), next_downstream));
+                        }
+                    }
                 }
             }
-            _ => {}
+        }
+        (Err(error), _) | (_, Err(error)) => {
+            round.complete = false;
+            debug!(flow = %input.flow.id, "cannot list the source's offsets: {error}");
         }
     }
-}
-
-/// The remote partitions of partitions that are fully replicated and stored: their end must be
-/// where kafka-mirrord's next record goes (one more with exactly-once: the commit marker). Seen
-/// beyond that twice in a row, unchanged, someone else writes to them. False when the target did
-/// not answer (checked again later).
-fn check_foreign_writes(
-    input: &LagInput,
-    target: &BaseConsumer<LoggingContext>,
-    quiet: &[((String, i32), i64)],
-    seen: &mut HashMap<(String, i32), Seen>,
-) -> bool {
-    if quiet.is_empty() {
-        return true;
-    }
-    let flow = &input.flow;
-    let remote = |topic: &str| {
-        flow.replication_policy
-            .format_remote_topic(&flow.id.source, topic)
-    };
-    let wanted: Vec<(String, i32)> = quiet
-        .iter()
-        .map(|((topic, partition), _)| (remote(topic), *partition))
-        .collect();
-    let ends = match list_offsets(
-        target.client(),
-        &wanted,
-        Spec::Latest,
-        false,
-        TARGET_TIMEOUT,
-    ) {
-        Ok(ends) => ends,
-        Err(error) => {
-            debug!(flow = %flow.id, "cannot list the remote topics' ends: {error}");
-            return false;
-        }
-    };
-    let allowance = i64::from(flow.exactly_once.enabled);
-    for ((key, next_downstream), remote_key) in quiet.iter().zip(&wanted) {
-        let Some(Ok(remote_end)) = ends.get(remote_key) else {
-            continue;
-        };
-        let memory = seen.entry(key.clone()).or_default();
-        if *remote_end <= next_downstream + allowance {
-            memory.suspicious = None;
-            continue;
-        }
-        let now = (*remote_end, *next_downstream);
-        if memory.suspicious == Some(now) {
-            let extra = remote_end - next_downstream - allowance;
-            let detail = format!("`{}` partition {} ends at {remote_end}, {extra} beyond the {next_downstream} kafka-mirrord wrote: someone else writes to it", remote_key.0, key.1);
-            if input.telemetry.status.raise_alarm(
-                AlarmKind::ForeignWrites,
-                &key.0,
-                key.1,
-                extra as u64,
-                detail.clone(),
-            ) {
-                warn!(flow = %flow.id, topic = %key.0, partition = key.1, "alarm foreign_writes: {detail}; stop that producer before the cutover (or it is the cutover already)");
-            }
-        }
-        memory.suspicious = Some(now);
-    }
-    true
+    drop(stored);
+    input.telemetry.status.set_all_measured(&measured);
 }
 
 /// How old the oldest record not replicated yet is, in seconds, probing the most lagging
