@@ -356,6 +356,17 @@ fn a_group_behind_the_tip_moves_with_zero_rereads_across_markers_and_a_restart()
             "partition {partition}: resumes at the next record, skips none"
         );
     }
+
+    // Its offsets deleted on the source (`kafka-consumer-groups --delete-offsets`), the group is
+    // no longer checkpointed: the round that reads it again, told by `__consumer_offsets`,
+    // finds no offset (MM2 stops checkpointing such a group too).
+    mm2_client(&[source, "delete-offsets", &group, &topic, "0", "1"]);
+    wait_until(Duration::from_secs(30), "the group dropped", || {
+        let status = flow.status();
+        status["groups"]
+            .as_array()
+            .is_some_and(|groups| groups.iter().all(|g| g["group"] != group.as_str()))
+    });
     drop(daemon);
 }
 

@@ -7,6 +7,8 @@
 // The Java admin client also stands as the independent witness for topic ACLs:
 //   java -cp ... Mm2Client.java BOOTSTRAP create-acl|delete-acl [TOPIC LITERAL|PREFIXED PRINCIPAL OPERATION ALLOW|DENY]...
 //   java -cp ... Mm2Client.java BOOTSTRAP acls      (prints "topic pattern principal host operation permission")
+// and to delete a group's committed offsets (kafka-consumer-groups --delete-offsets):
+//   java -cp ... Mm2Client.java BOOTSTRAP delete-offsets GROUP TOPIC PARTITION...
 // and for header keys as Java clients read them (UTF-8 strings, NUL bytes included):
 //   java -cp ... Mm2Client.java BOOTSTRAP header-keys TOPIC PARTITION   (one line per record: hex keys)
 import java.time.Duration;
@@ -57,6 +59,14 @@ public class Mm2Client {
                     bindings.forEach(binding -> filters.add(binding.toFilter()));
                     admin.deleteAcls(filters).all().get();
                 }
+            }
+        } else if (args[1].equals("delete-offsets")) {
+            java.util.Set<TopicPartition> partitions = new java.util.HashSet<>();
+            for (int i = 4; i < args.length; i++) {
+                partitions.add(new TopicPartition(args[3], Integer.parseInt(args[i])));
+            }
+            try (Admin admin = Admin.create(props)) {
+                admin.deleteConsumerGroupOffsets(args[2], partitions).all().get();
             }
         } else if (args[1].equals("header-keys")) {
             props.put("key.deserializer", "org.apache.kafka.common.serialization.ByteArrayDeserializer");
