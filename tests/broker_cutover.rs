@@ -220,7 +220,52 @@ fn lag_keeps_rising_while_the_target_is_frozen_and_falls_back_to_zero() {
         "every record on the target",
         || try_record_count(endpoints().1, &flow.remote(&topic)) >= Some(total as i64),
     );
+
+    // Idle (caught up, nothing changes), the monitor measures every few seconds; `/status` still
+    // answers with a measurement at most a second old, so a record written more than a second
+    // before it shows in the ends and the last write (what the quiet gate goes by).
+    std::thread::sleep(Duration::from_secs(13));
+    let asked_at = now_ms();
+    let status = flow.status();
+    let measured_at = status["lag_measured_unix_ms"].as_u64().unwrap();
+    assert!(
+        measured_at + 1_000 >= asked_at,
+        "measured {} ms before it was asked",
+        asked_at - measured_at
+    );
+    let end_before = partition_end(&status, 0);
+    let written_at = now_ms();
+    produce(source, &topic, 0, &numbered(1));
+    std::thread::sleep(Duration::from_millis(1_200));
+    let status = flow.status();
+    assert_eq!(
+        partition_end(&status, 0),
+        end_before + 1,
+        "a write 1.2 s old shows in the status"
+    );
+    let last_write = status["topics"][0]["last_write_unix_ms"].as_u64().unwrap();
+    assert!(last_write >= written_at, "{last_write} < {written_at}");
     drop(daemon);
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The source end offset of partition `partition` of the flow's only topic in `/status`.
+fn partition_end(status: &serde_json::Value, partition: i64) -> i64 {
+    status["topics"][0]["partitions"]
+        .as_array()
+        .and_then(|partitions| {
+            partitions
+                .iter()
+                .find(|p| p["partition"].as_i64() == Some(partition))
+        })
+        .and_then(|p| p["source_end_offset"].as_i64())
+        .unwrap_or_else(|| panic!("no end offset of partition {partition}: {status}"))
 }
 
 #[test]

@@ -264,6 +264,8 @@ impl Rounds {
     fn forget_group(&mut self, group: &str) {
         self.groups.remove(group);
         self.committed.remove(group);
+        self.in_sync.remove(group);
+        self.skipped.remove(group);
         self.telemetry.status.remove_group(group);
         self.telemetry.metrics.remove_group(&self.flow.id, group);
     }
@@ -504,8 +506,19 @@ impl Rounds {
         if full {
             self.last_full_sync = Some(Instant::now());
         }
-        let (flow_clone, admin, snapshot) =
-            (flow.clone(), self.target_admin.clone(), self.store.clone());
+        // Only the groups checkpointed now: one that left the selection, or whose offsets were
+        // deleted on the source, keeps its checkpoints (monotonic if it comes back) but is no
+        // longer synced — MM2's checkpoint task is reconfigured without it.
+        let snapshot = CheckpointStore {
+            last: self
+                .store
+                .last
+                .iter()
+                .filter(|(group, _)| self.groups.contains_key(*group))
+                .map(|(group, checkpoints)| (group.clone(), checkpoints.clone()))
+                .collect(),
+        };
+        let (flow_clone, admin) = (flow.clone(), self.target_admin.clone());
         let syncing = tokio::task::spawn_blocking(move || {
             group_offsets::sync_group_offsets(&flow_clone, &admin, &snapshot, &confirmed)
         });

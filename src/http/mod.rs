@@ -57,6 +57,8 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// How long requests in flight may finish after shutdown was requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How long `/status` waits at most for idle lag monitors to measure again.
+const FRESH_LAG_WAIT: Duration = Duration::from_millis(1500);
 
 /// What the endpoint serves; cheap to clone.
 #[derive(Debug, Clone)]
@@ -203,6 +205,11 @@ async fn serve_connection(
         async move {
             if request.uri().path() == "/final-sync" {
                 return Ok::<_, Infallible>(final_sync::respond(&request, &state).await);
+            }
+            if request.uri().path() == "/status" && request.method() == Method::GET {
+                // An idle lag monitor measures every few seconds: the answer waits for a fresh
+                // round (docs/operations.md, *Idle cost*).
+                state.status.fresh_lag(FRESH_LAG_WAIT).await;
             }
             Ok::<_, Infallible>(respond(&request, &state))
         }

@@ -341,6 +341,7 @@ mod tests {
             lag_complete: true,
             lag_seconds: Some(0),
             lag_monitor_since_unix_ms: Some(NOW - 600_000),
+            lag_measured_unix_ms: Some(NOW),
             alarms: vec![],
             sync_group_offsets: true,
             group_commit_watch: None,

@@ -30,6 +30,10 @@ pub(super) struct FlowEntry {
     pub lag_complete: bool,
     pub lag_seconds: Option<u64>,
     pub lag_monitor_since_unix_ms: Option<u64>,
+    /// When the lag monitor's last round ended.
+    pub lag_measured_unix_ms: Option<u64>,
+    /// The lag monitor measures less often (idle) until a fresh measurement is asked for.
+    pub lag_idle: bool,
     pub sync_group_offsets: bool,
     pub group_commit_watch: Option<bool>,
     /// Selected topics that are heartbeats topics.
@@ -108,6 +112,8 @@ impl FlowEntry {
             lag_complete: false,
             lag_seconds: None,
             lag_monitor_since_unix_ms: None,
+            lag_measured_unix_ms: None,
+            lag_idle: false,
             sync_group_offsets: false,
             group_commit_watch: None,
             heartbeats_topics: Default::default(),
@@ -194,6 +200,7 @@ impl FlowEntry {
             lag_complete: self.lag_complete,
             lag_seconds: self.lag_seconds,
             lag_monitor_since_unix_ms: self.lag_monitor_since_unix_ms,
+            lag_measured_unix_ms: self.lag_measured_unix_ms,
             alarms: self.alarms.values().cloned().collect(),
             sync_group_offsets: self.sync_group_offsets,
             group_commit_watch: self.group_commit_watch,

@@ -187,12 +187,29 @@ impl FlowStatusHandle {
 
     /// The end of a lag monitor round: whether every selected partition was measured, and the
     /// age of the oldest record not replicated yet.
-    pub fn set_lag_round(&self, complete: bool, lag_seconds: Option<u64>, since_unix_ms: u64) {
+    /// A lag round ended now; `idle`: the next one may be seconds away unless asked for
+    /// ([`StatusBoard::fresh_lag`]).
+    pub fn set_lag_round(
+        &self,
+        complete: bool,
+        lag_seconds: Option<u64>,
+        since_unix_ms: u64,
+        idle: bool,
+    ) {
+        let now = unix_ms_now();
         self.with(|entry| {
             entry.lag_complete = complete;
             entry.lag_seconds = lag_seconds;
             entry.lag_monitor_since_unix_ms = Some(since_unix_ms);
+            entry.lag_measured_unix_ms = Some(now);
+            entry.lag_idle = idle;
         });
+    }
+
+    /// How many times a fresh lag measurement was asked for, ever (a lag monitor measures again
+    /// when it changes).
+    pub fn fresh_lag_requests(&self) -> u64 {
+        self.board.fresh_lag_requests()
     }
 
     /// A flow without source partitions (heartbeats only) is caught up by definition.

@@ -11,7 +11,9 @@
 //! "stopped", a last progress report) are ignored instead of overwriting the new one's state.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -196,6 +198,8 @@ impl TaskState {
 #[derive(Debug, Clone)]
 pub struct StatusBoard {
     inner: Arc<Mutex<Board>>,
+    /// Fresh lag measurements asked for (by `/status`), counted.
+    fresh_lag: Arc<AtomicU64>,
 }
 
 #[derive(Debug)]
@@ -221,6 +225,34 @@ impl StatusBoard {
                 last_reload: None,
                 next_instance: 1,
             })),
+            fresh_lag: Arc::default(),
+        }
+    }
+
+    /// How many fresh lag measurements were asked for, ever.
+    pub fn fresh_lag_requests(&self) -> u64 {
+        self.fresh_lag.load(Ordering::Acquire)
+    }
+
+    /// Asks every idle lag monitor for a fresh round and waits (up to `timeout`) until each
+    /// running flow's lag was measured at most a second before the call: what `/status` shows
+    /// (and the cutover verdict judges) is never an idle monitor's old round.
+    pub async fn fresh_lag(&self, timeout: Duration) {
+        let asked_at = unix_ms_now();
+        self.fresh_lag.fetch_add(1, Ordering::AcqRel);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let stale = self.lock().flows.values().any(|entry| {
+                entry.lag_idle
+                    && entry.state == FlowState::Running
+                    && entry
+                        .lag_measured_unix_ms
+                        .is_some_and(|at| at + 1_000 < asked_at)
+            });
+            if !stale || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -399,7 +431,7 @@ mod tests {
         if let Some(next) = next {
             flow.set_replicated(topic, partition, next);
         }
-        flow.set_lag_round(true, None, 1);
+        flow.set_lag_round(true, None, 1, false);
     }
 
     fn id(source: &str, target: &str) -> FlowId {
@@ -407,6 +439,47 @@ mod tests {
             source: source.into(),
             target: target.into(),
         }
+    }
+
+    #[tokio::test]
+    async fn status_waits_for_an_idle_lag_monitor_to_measure_again() {
+        let board = StatusBoard::new();
+        let ab = board.register_flow(&id("A", "B"));
+        ab.set_state(FlowState::Running, None);
+        let idle_since = |board: &StatusBoard, ago_ms: u64| {
+            let mut locked = board.lock();
+            let entry = locked.flows.values_mut().next().unwrap();
+            entry.lag_idle = true;
+            entry.lag_measured_unix_ms = Some(unix_ms_now() - ago_ms);
+        };
+        // Measured half a second ago: fresh enough, no wait.
+        idle_since(&board, 500);
+        let started = std::time::Instant::now();
+        board.fresh_lag(Duration::from_secs(5)).await;
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert_eq!(ab.fresh_lag_requests(), 1);
+
+        // Measured 5 s ago: the answer waits for the round the request brings.
+        idle_since(&board, 5_000);
+        let monitor = ab.clone();
+        let round = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            monitor.set_lag_round(true, Some(0), 1, true);
+        });
+        let started = std::time::Instant::now();
+        board.fresh_lag(Duration::from_secs(5)).await;
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_secs(4),
+            "{waited:?}"
+        );
+        round.await.unwrap();
+
+        // A monitor that does not answer holds the answer back no longer than the timeout.
+        idle_since(&board, 5_000);
+        let started = std::time::Instant::now();
+        board.fresh_lag(Duration::from_millis(300)).await;
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]

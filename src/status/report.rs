@@ -58,6 +58,9 @@ pub struct FlowStatus {
     /// Since when the lag monitor watches the source (the quiet gate needs that long).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_monitor_since_unix_ms: Option<u64>,
+    /// When the lag shown was measured (`/status` asks for a fresh measurement first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_measured_unix_ms: Option<u64>,
     /// Conditions the operator must know about (records lost at the source, a re-created topic,
     /// someone else writing to a remote topic).
     #[serde(default)]

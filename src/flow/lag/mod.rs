@@ -41,24 +41,28 @@ use crate::status::Measured;
 
 /// One measurement round per second.
 const ROUND: Duration = Duration::from_secs(1);
+/// Once every partition was caught up and unchanged for [`IDLE_AFTER`], a round every this long
+/// — or at once (one second after the last) when `/status` is asked, or the selection changes.
+const IDLE_ROUND: Duration = Duration::from_secs(5);
+const IDLE_AFTER: Duration = Duration::from_secs(10);
 /// The longest pause between rounds while the source does not answer for some partitions: the
 /// pause doubles from [`ROUND`] up to this.
 const UNREACHABLE_ROUND_MAX: Duration = Duration::from_secs(10);
-/// The age of the oldest unreplicated record is probed every this many rounds.
-const PROBE_EVERY: u64 = 5;
+/// The age of the oldest unreplicated record is probed this often.
+const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// Partitions probed per round (the most lagging ones).
 const PROBE_PARTITIONS: usize = 64;
 /// Log start offsets are asked every this many rounds (retention moves them slowly; the source
 /// tasks count records skipped at once).
-const EARLIEST_EVERY: u64 = 10;
-/// Topic ids are compared every this many rounds.
-const TOPIC_IDS_EVERY: u64 = 10;
-/// The trend of each topic's lag gets a sample every this many rounds.
-const TREND_EVERY: u64 = 10;
-/// Every partition's lag series is written anew every this many rounds (else only changes).
-const EXPORT_ALL_EVERY: u64 = 30;
-/// The remote topics' ends are checked every this many rounds (foreign writes).
-const TARGET_CHECK_EVERY: u64 = 5;
+const EARLIEST_EVERY: Duration = Duration::from_secs(10);
+/// Topic ids are compared this often.
+const TOPIC_IDS_EVERY: Duration = Duration::from_secs(10);
+/// The trend of each topic's lag gets a sample this often.
+const TREND_EVERY: Duration = Duration::from_secs(10);
+/// Every partition's lag series is written anew this often (else only changes).
+const EXPORT_ALL_EVERY: Duration = Duration::from_secs(30);
+/// The remote topics' ends are checked this often (foreign writes).
+const TARGET_CHECK_EVERY: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The requests' timeout while the source does not answer: librdkafka's threads stay busy while
 /// such a request waits for a leader.
@@ -128,7 +132,18 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
     let mut lag_seconds: Option<u64> = None;
     let mut lagging_since_probe = false;
     let mut target_backoff_until = Instant::now();
-    let mut round: u64 = 0;
+    let (mut export_all, mut earliest_due, mut topic_ids_due) = (
+        Every::new(EXPORT_ALL_EVERY),
+        Every::new(EARLIEST_EVERY),
+        Every::new(TOPIC_IDS_EVERY),
+    );
+    let (mut target_check, mut probe_due, mut trend, mut figures_due) = (
+        Every::new(TARGET_CHECK_EVERY),
+        Every::new(PROBE_EVERY),
+        Every::new(TREND_EVERY),
+        Every::new(TREND_EVERY),
+    );
+    let mut unchanged_since: Option<Instant> = None;
     let mut earliest_known = Offsets::new();
     let mut exported = ExportedLags::default();
     let mut pause = ROUND;
@@ -137,14 +152,13 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
     let mut last: Option<LastRound> = None;
     while !input.stop.is_requested() {
         let started = Instant::now();
+        let fresh_requests = status.fresh_lag_requests();
         let mut selection_changed = false;
+        let export_all_now = export_all.due(started);
         // What follows the selection is redone only when it changed (and every
         // EXPORT_ALL_EVERY rounds, for a position reported just after a partition left): idle,
         // a round does no per-partition work besides measuring.
-        if round == 0
-            || round % EXPORT_ALL_EVERY == 0
-            || input.partitions.has_changed().unwrap_or(false)
-        {
+        if export_all_now || input.partitions.has_changed().unwrap_or(false) {
             selected = input.partitions.borrow_and_update().clone();
             status.retain_partitions(&selected);
             status.set_heartbeats_topics(
@@ -174,7 +188,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         );
         // Log starts move only with retention or deletions: asked every few rounds, and for
         // partitions not seen before.
-        let stale = round % EARLIEST_EVERY == 0;
+        let stale = earliest_due.due(started);
         let mut starts_changed = false;
         let unknown: Vec<(String, i32)> = wanted
             .iter()
@@ -272,12 +286,11 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         };
         let (lags, quiet_partitions, complete) =
             (&this.lags, &this.quiet_partitions, this.complete);
-        round += 1;
-        if round % TOPIC_IDS_EVERY == 1 && pause == ROUND {
+        if pause == ROUND && topic_ids_due.due(started) {
             check_topic_ids(&input, &source, &selected, &mut topic_ids);
         }
-        if round % TARGET_CHECK_EVERY == 0
-            && Instant::now() >= target_backoff_until
+        if Instant::now() >= target_backoff_until
+            && target_check.due(started)
             && !check_foreign_writes(&input, &target, quiet_partitions, &mut seen)
         {
             target_backoff_until = Instant::now() + Duration::from_secs(30);
@@ -285,34 +298,95 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         if lags.iter().all(|(_, lag, _)| *lag == 0) {
             lag_seconds = Some(0);
             lagging_since_probe = false;
-        } else if round % PROBE_EVERY == 1 || !lagging_since_probe {
+        } else if probe_due.due(started) || !lagging_since_probe {
             // Every 5 s, and at once when lag appears.
             lag_seconds = oldest_unreplicated_age(&probe, lags, now).or(lag_seconds);
             lagging_since_probe = true;
         }
-        status.set_lag_round(complete, lag_seconds, since);
-        if round % TREND_EVERY == 0 {
+        // Caught up and unchanged for a while: measured less often (docs/operations.md, *Idle
+        // cost*), the status still fresh when asked.
+        let steady =
+            same_as_last && complete && pause == ROUND && lags.iter().all(|(_, lag, _)| *lag == 0);
+        unchanged_since = if steady {
+            unchanged_since.or(Some(started))
+        } else {
+            None
+        };
+        let idle = unchanged_since.is_some_and(|since| since.elapsed() >= IDLE_AFTER);
+        status.set_lag_round(complete, lag_seconds, since, idle);
+        if trend.due(started) {
             status.sample_trend();
         }
-        if round % EXPORT_ALL_EVERY == 0 {
+        if export_all_now {
             // A series re-created by a restarted source task starts at 0: write them all anew.
             exported.lags.clear();
         }
         // The flow's figures come from the whole report: idle, every few rounds is enough (the
         // quiet gate's clock moves meanwhile, nothing else does).
-        if !same_as_last || round % TREND_EVERY == 0 {
+        if figures_due.due(started) || !same_as_last {
             publish_metrics(&input, lags, lag_seconds, &mut exported);
         }
         last = Some(this);
-        if input
-            .stop
-            .sleep_blocking(pause.saturating_sub(started.elapsed()))
-        {
+        let stopped = if idle {
+            wait_while_idle(&input, started, fresh_requests)
+        } else {
+            input
+                .stop
+                .sleep_blocking(pause.saturating_sub(started.elapsed()))
+        };
+        if stopped {
             break;
         }
     }
+    status.set_lag_round(false, lag_seconds, since, false);
     let _ = follower.thread.join();
     Ok(())
+}
+
+/// A duty done at the first round, then once `period` has passed (rounds are a second apart, or
+/// more when idle or while the source does not answer).
+struct Every {
+    period: Duration,
+    last: Option<Instant>,
+}
+
+impl Every {
+    fn new(period: Duration) -> Every {
+        Every { period, last: None }
+    }
+
+    fn due(&mut self, now: Instant) -> bool {
+        // Half a round of slack: a round that starts a little early still counts.
+        let due = self.last.map_or(true, |last| {
+            now.duration_since(last) + ROUND / 2 >= self.period
+        });
+        if due {
+            self.last = Some(now);
+        }
+        due
+    }
+}
+
+/// Idle, the next round starts [`IDLE_ROUND`] after the last one — or a second after it when
+/// `/status` asked for a fresh measurement or the selection changed. True when a stop was
+/// requested.
+fn wait_while_idle(input: &LagInput, started: Instant, fresh_requests: u64) -> bool {
+    loop {
+        if input.stop.is_requested() {
+            return true;
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= IDLE_ROUND {
+            return false;
+        }
+        if elapsed >= ROUND
+            && (input.telemetry.status.fresh_lag_requests() != fresh_requests
+                || input.partitions.has_changed().unwrap_or(false))
+        {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// What a round measured, kept to tell whether the next one measures the same.
