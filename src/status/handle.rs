@@ -206,6 +206,11 @@ impl FlowStatusHandle {
         });
     }
 
+    /// Whether the lag monitor measures less often now (false when it ends).
+    pub fn set_lag_idle(&self, idle: bool) {
+        self.with(|entry| entry.lag_idle = idle);
+    }
+
     /// How many times a fresh lag measurement was asked for, ever (a lag monitor measures again
     /// when it changes).
     pub fn fresh_lag_requests(&self) -> u64 {

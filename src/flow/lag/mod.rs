@@ -1,6 +1,7 @@
-//! The lag monitor of a flow: every member measures every selected partition once a second, on a
-//! thread of its own, so a stalled, blocked or restarting source task — or a frozen target —
-//! still shows the lag rising with every record written (docs/cutover.md, *True lag*).
+//! The lag monitor of a flow: every member measures every selected partition once a second (every
+//! 5 s while everything is caught up and unchanged, at once when `/status` asks), on a thread of
+//! its own, so a stalled, blocked or restarting source task — or a frozen target — still shows
+//! the lag rising with every record written (docs/cutover.md, *True lag*).
 //!
 //! Lag = the source's last stable offset (what a `read_committed` consumer can get) − the next
 //! offset to copy, which is the furthest of this process's acknowledged position and the stored
@@ -52,8 +53,8 @@ const UNREACHABLE_ROUND_MAX: Duration = Duration::from_secs(10);
 const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// Partitions probed per round (the most lagging ones).
 const PROBE_PARTITIONS: usize = 64;
-/// Log start offsets are asked every this many rounds (retention moves them slowly; the source
-/// tasks count records skipped at once).
+/// Log start offsets are asked this often (retention moves them slowly; the source tasks count
+/// records skipped at once).
 const EARLIEST_EVERY: Duration = Duration::from_secs(10);
 /// Topic ids are compared this often.
 const TOPIC_IDS_EVERY: Duration = Duration::from_secs(10);
@@ -156,8 +157,8 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         let mut selection_changed = false;
         let export_all_now = export_all.due(started);
         // What follows the selection is redone only when it changed (and every
-        // EXPORT_ALL_EVERY rounds, for a position reported just after a partition left): idle,
-        // a round does no per-partition work besides measuring.
+        // EXPORT_ALL_EVERY, for a position reported just after a partition left): idle, a round
+        // does no per-partition work besides measuring.
         if export_all_now || input.partitions.has_changed().unwrap_or(false) {
             selected = input.partitions.borrow_and_update().clone();
             status.retain_partitions(&selected);
@@ -338,7 +339,8 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             break;
         }
     }
-    status.set_lag_round(false, lag_seconds, since, false);
+    // Nobody measures any more: `/status` must not wait for this monitor.
+    status.set_lag_idle(false);
     let _ = follower.thread.join();
     Ok(())
 }
@@ -574,4 +576,24 @@ fn publish_metrics(
         cutover_ready: report.cutover.as_ref().is_some_and(|verdict| verdict.ready),
     };
     metrics.lag_round(&flow.id, &figures, &input.telemetry.status.alarm_counts());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duty_is_due_at_the_first_round_then_once_its_period_passed() {
+        let start = Instant::now();
+        let at = |seconds: f64| start + Duration::from_secs_f64(seconds);
+        let mut every = Every::new(Duration::from_secs(10));
+        assert!(every.due(at(0.0)));
+        assert!(!every.due(at(1.0)));
+        assert!(!every.due(at(9.0)));
+        // A round a little early still counts; the next period starts from it.
+        assert!(every.due(at(9.8)));
+        assert!(!every.due(at(15.0)));
+        // Idle rounds 5 s apart: due at the first round past the period.
+        assert!(every.due(at(20.0)));
+    }
 }
