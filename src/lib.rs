@@ -5,7 +5,7 @@
 //! resolved `FlowPlan` per `A->B`) → [`flow`] (source, checkpoint and heartbeat tasks) →
 //! [`metrics`], [`status`] and [`http`]. [`kafka`] holds what talks to brokers; [`runtime`] the
 //! signals, file watcher, systemd notify and the controller that applies plans to flows;
-//! [`lifecycle`] the cancellation tree; [`commands`] the CLI verbs.
+//! [`lifecycle`] the cancellation tree; [`locks`] the poison-tolerant lock; [`commands`] the CLI verbs.
 
 // `unsafe` is denied everywhere but in `kafka::{acls, headers, groups}`, which call librdkafka's C
 // API where rust-rdkafka has no (or a panicking) wrapper.
@@ -20,6 +20,7 @@ pub mod flow;
 pub mod http;
 pub mod kafka;
 pub mod lifecycle;
+pub mod locks;
 pub mod logging;
 pub mod metrics;
 pub mod plan;

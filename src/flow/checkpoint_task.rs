@@ -18,7 +18,7 @@ use super::checkpoints::{self, CheckpointStore, SkipReason};
 use super::connector::until_stopped;
 use super::group_commits::{CommitWatch, Committed};
 use super::group_offsets::{self, SourceGroups};
-use super::mm2_topics::{load_checkpoints, lock, tail_offset_syncs};
+use super::mm2_topics::{load_checkpoints, tail_offset_syncs};
 use super::offset_sync_store::OffsetSyncStore;
 use super::records::Checkpoint;
 use super::task::{TaskFailure, TaskReporter};
@@ -28,6 +28,7 @@ use crate::kafka::admin::Admin;
 use crate::kafka::context::LoggingContext;
 use crate::kafka::producer::{Acknowledgement, Record, RecordProducer};
 use crate::lifecycle::Stop;
+use crate::locks::lock;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
 
@@ -297,7 +298,7 @@ impl Rounds {
         };
         let full = names.len() == self.groups.len();
         let offsets = {
-            let (flow, admin) = (flow.clone(), self.source_admin.clone());
+            let (flow, admin, names) = (flow.clone(), self.source_admin.clone(), names.clone());
             tokio::task::spawn_blocking(move || {
                 group_offsets::committed_offsets(&flow, &admin, &names)
             })
@@ -306,6 +307,10 @@ impl Rounds {
         };
         let Some(offsets) = offsets else {
             warn!(flow = %flow.id, "cannot list group offsets on the source; no checkpoints this round");
+            // The watch reported these groups' commits once: the next round asks them again.
+            for group in &names {
+                self.commits.again(group);
+            }
             return;
         };
         if full {

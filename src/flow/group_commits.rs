@@ -22,6 +22,7 @@ use tracing::{debug, info};
 use crate::kafka::context::LoggingContext;
 use crate::kafka::offsets::{list_offsets, Spec};
 use crate::lifecycle::Stop;
+use crate::locks::lock;
 use crate::plan::filter::NameFilter;
 
 /// Kafka's internal topic of committed offsets.
@@ -118,12 +119,6 @@ impl CommitWatch {
             let _ = thread.join();
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Reads from the topic's current ends until the stop or an error.

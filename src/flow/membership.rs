@@ -35,6 +35,7 @@ use crate::kafka::admin::{Admin, Created, TopicSpec};
 use crate::kafka::context::LoggingContext;
 use crate::kafka::groups;
 use crate::lifecycle::Stop;
+use crate::locks::lock;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
 
@@ -351,12 +352,6 @@ impl ClientContext for MemberContext {
     fn error(&self, error: KafkaError, reason: &str) {
         self.logging.error(error, reason);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl MemberContext {

@@ -17,14 +17,8 @@ use super::offset_sync_store::OffsetSyncStore;
 use super::records::{Checkpoint, OffsetSync};
 use crate::kafka::context::LoggingContext;
 use crate::lifecycle::Stop;
+use crate::locks::lock;
 use crate::plan::FlowPlan;
-
-/// A poisoned store only means a panic elsewhere mid-update; keep checkpointing.
-pub(super) fn lock(syncs: &Mutex<OffsetSyncStore>) -> std::sync::MutexGuard<'_, OffsetSyncStore> {
-    syncs
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Reads partition 0 of `topic` from the beginning to its end; calls `each` per record.
 fn read_partition_zero(

@@ -20,6 +20,7 @@ use tracing::{debug, warn};
 use crate::kafka::context::LoggingContext;
 use crate::kafka::offsets::{self, Spec};
 use crate::lifecycle::Stop;
+use crate::locks::lock;
 
 /// What a tail has read so far.
 #[derive(Default)]
@@ -54,12 +55,6 @@ impl TailState {
         ends.iter()
             .all(|(partition, end)| *end <= 0 || positions.get(partition).is_some_and(|p| p >= end))
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Starts following `topic` with a consumer made from `config` until `stop`; `each` gets every

@@ -21,6 +21,7 @@ use super::offset_sync_store::OffsetSyncStore;
 use super::records::decode_source_offset;
 use super::tail::{self, TailState};
 use crate::lifecycle::Stop;
+use crate::locks::lock;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
 use crate::status::GroupTranslation;
@@ -165,12 +166,6 @@ pub struct TranslationSources {
     threads: Vec<JoinHandle<()>>,
     consumer: ClientConfig,
     history_topic: String,
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl TranslationSources {

@@ -9,6 +9,8 @@ use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tracing::{debug, error, info, warn};
 
+use crate::locks::lock;
+
 /// Logs librdkafka events for one client: at most one warning/error line and one global error
 /// per 10 s (an unreachable cluster otherwise floods the journal); the rest go to debug.
 #[derive(Debug)]
@@ -92,12 +94,6 @@ pub struct SourceConsumerContext {
     resets: std::sync::Mutex<Vec<(String, i32)>>,
     /// Set with `resets`, so the task checks one atomic per record.
     pub reset_seen: std::sync::atomic::AtomicBool,
-}
-
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl SourceConsumerContext {

@@ -11,7 +11,7 @@
 //! taken poison-tolerant and only for a few instructions.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -23,6 +23,7 @@ use super::runs::RunTracker;
 use super::sync_sender::SyncSender;
 use crate::flow::offset_history::StoredProgress;
 use crate::kafka::context::LoggingContext;
+use crate::locks::lock;
 use crate::metrics::{ReplicatedBatch, SourcePartitionMetrics};
 
 /// Bits of a delivery opaque: `[63..62] kind | [61..46] slot | [45..0] offset`.
@@ -169,13 +170,6 @@ impl Slot {
             )
         })
     }
-}
-
-/// Poison-tolerant lock: a panic elsewhere must not take the delivery thread down with it.
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Delivery callbacks of the target producer.

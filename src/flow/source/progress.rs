@@ -9,13 +9,14 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 use tracing::{info, warn};
 
 use super::copier::Copier;
-use super::delivery::{self, lock, Slot, Written};
+use super::delivery::{self, Slot, Written};
 use super::runs::{PointToSend, RunTracker};
 use super::{TRANSACTION_MAX_AGE, TRANSACTION_MAX_RECORDS};
 use crate::flow::offset_history::HistoryPoint;
 use crate::flow::records::{source_offset_key, source_offset_value};
 use crate::flow::task::TaskFailure;
 use crate::lifecycle::Stop;
+use crate::locks::lock;
 use crate::plan::clients::ClientRole;
 
 /// Time kept back from the drain budget for the progress write after the records' flush.
