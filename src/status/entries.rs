@@ -34,6 +34,9 @@ pub(super) struct FlowEntry {
     pub lag_measured_unix_ms: Option<u64>,
     /// The lag monitor measures less often (idle) until a fresh measurement is asked for.
     pub lag_idle: bool,
+    /// How many times this process's source tasks moved a replicated position (an idle lag
+    /// monitor measures again when it changes).
+    pub replicated_moves: u64,
     pub sync_group_offsets: bool,
     pub group_commit_watch: Option<bool>,
     /// Selected topics that are heartbeats topics.
@@ -114,6 +117,7 @@ impl FlowEntry {
             lag_monitor_since_unix_ms: None,
             lag_measured_unix_ms: None,
             lag_idle: false,
+            replicated_moves: 0,
             sync_group_offsets: false,
             group_commit_watch: None,
             heartbeats_topics: Default::default(),
@@ -136,8 +140,32 @@ impl FlowEntry {
             .collect()
     }
 
-    /// The flow's part of the snapshot; adds its counts to `summary`.
+    /// Adds this flow's state, lag, unknown and stalled partitions to `summary` (what
+    /// [`FlowEntry::report`] adds, without building the report).
+    pub fn count_into(&self, summary: &mut Summary) {
+        summary.flows += 1;
+        match self.state {
+            FlowState::Starting => summary.starting += 1,
+            FlowState::Running => summary.running += 1,
+            FlowState::Retrying => summary.retrying += 1,
+            FlowState::Stopped => summary.stopped += 1,
+            FlowState::Error => summary.error += 1,
+            FlowState::Standby => summary.standby += 1,
+        }
+        for known in self.topics.values().flat_map(BTreeMap::values) {
+            match known.lag() {
+                Some(lag) => summary.lag = summary.lag.saturating_add(lag),
+                None => summary.lag_unknown_partitions += 1,
+            }
+            if known.stalled.is_some() {
+                summary.stalled_partitions += 1;
+            }
+        }
+    }
+
+    /// The flow's part of the snapshot; adds its counts to `summary` ([`FlowEntry::count_into`]).
     pub fn report(&self, id: String, summary: &mut Summary) -> FlowStatus {
+        self.count_into(summary);
         let mut flow_lag = 0i64;
         let mut caught_up = self.lag_complete;
         let mut topics = Vec::with_capacity(self.topics.len());
@@ -152,13 +180,9 @@ impl FlowEntry {
                         topic_lag = topic_lag.saturating_add(lag);
                         caught_up &= lag == 0;
                     }
-                    None => {
-                        summary.lag_unknown_partitions += 1;
-                        caught_up = false;
-                    }
+                    None => caught_up = false,
                 }
                 if known.stalled.is_some() {
-                    summary.stalled_partitions += 1;
                     caught_up = false;
                 }
                 last_write = last_write.max(known.last_write_unix_ms);
@@ -189,7 +213,6 @@ impl FlowEntry {
                 partitions: rows,
             });
         }
-        summary.lag = summary.lag.saturating_add(flow_lag);
         FlowStatus {
             id,
             state: self.state,

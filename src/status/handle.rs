@@ -134,9 +134,26 @@ impl FlowStatusHandle {
     /// Records the next offset this process's source task will copy of a partition (the last
     /// one the target acknowledged + 1).
     pub fn set_replicated(&self, topic: &str, partition: i32, next: i64) {
-        self.partition(topic, partition, |known| {
-            known.replicated_offset = Some(known.replicated_offset.map_or(next, |o| o.max(next)))
+        self.with(|entry| {
+            let known = entry
+                .topics
+                .entry(topic.to_string())
+                .or_default()
+                .entry(partition)
+                .or_default();
+            if known.replicated_offset.map_or(true, |o| next > o) {
+                known.replicated_offset = Some(next);
+                entry.replicated_moves += 1;
+            }
         });
+    }
+
+    /// How many times [`FlowStatusHandle::set_replicated`] moved a position, ever (0 for an
+    /// instance that was replaced).
+    pub fn replicated_moves(&self) -> u64 {
+        let mut moves = 0;
+        self.with(|entry| moves = entry.replicated_moves);
+        moves
     }
 
     /// Records what the lag monitor measured of a partition.

@@ -29,12 +29,14 @@ use alarms::{check_foreign_writes, check_recreated, check_skipped, check_topic_i
 
 use super::assignment::{partitions_of_slot, PartitionSet};
 use super::membership::MembershipView;
+use super::tail::TailState;
 use super::task::{TaskFailure, TaskReporter};
-use super::translation::{follow_progress, lock, ProgressMap};
+use super::translation::{follow_progress, ProgressMap};
 use super::FlowTelemetry;
 use crate::kafka::context::LoggingContext;
 use crate::kafka::offsets::{list_offsets, Offsets, Spec};
 use crate::lifecycle::Stop;
+use crate::locks::lock;
 use crate::metrics::LagFigures;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
@@ -43,8 +45,10 @@ use crate::status::Measured;
 /// One measurement round per second.
 const ROUND: Duration = Duration::from_secs(1);
 /// Once every partition was caught up and unchanged for [`IDLE_AFTER`], a round every this long
-/// — or at once (one second after the last) when `/status` is asked, or the selection changes.
-const IDLE_ROUND: Duration = Duration::from_secs(5);
+/// — or at once (one second after the last) when `/status` asks, the selection changes, a source
+/// task copies a record or any member stores progress ([`IdleMarks`]). So only records written
+/// while no source task copies (a stalled task) wait up to this long to show in `/metrics`.
+const IDLE_ROUND: Duration = Duration::from_secs(30);
 const IDLE_AFTER: Duration = Duration::from_secs(10);
 /// The longest pause between rounds while the source does not answer for some partitions: the
 /// pause doubles from [`ROUND`] up to this.
@@ -153,7 +157,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
     let mut last: Option<LastRound> = None;
     while !input.stop.is_requested() {
         let started = Instant::now();
-        let fresh_requests = status.fresh_lag_requests();
+        let marks = IdleMarks::read(&input, progress_tail);
         let mut selection_changed = false;
         let export_all_now = export_all.due(started);
         // What follows the selection is redone only when it changed (and every
@@ -329,7 +333,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         }
         last = Some(this);
         let stopped = if idle {
-            wait_while_idle(&input, started, fresh_requests)
+            wait_while_idle(&input, progress_tail, started, &marks, &mut trend)
         } else {
             input
                 .stop
@@ -369,20 +373,50 @@ impl Every {
     }
 }
 
+/// What wakes an idle monitor when it changes: a request for a fresh measurement (`/status`), a
+/// position moved by this process's source tasks, a record of stored progress (any member's).
+#[derive(Debug, PartialEq, Eq)]
+struct IdleMarks {
+    fresh_requests: u64,
+    replicated_moves: u64,
+    progress_read: u64,
+}
+
+impl IdleMarks {
+    fn read(input: &LagInput, progress_tail: &TailState) -> IdleMarks {
+        let status = &input.telemetry.status;
+        IdleMarks {
+            fresh_requests: status.fresh_lag_requests(),
+            replicated_moves: status.replicated_moves(),
+            progress_read: progress_tail.records_read(),
+        }
+    }
+}
+
 /// Idle, the next round starts [`IDLE_ROUND`] after the last one — or a second after it when
-/// `/status` asked for a fresh measurement or the selection changed. True when a stop was
-/// requested.
-fn wait_while_idle(input: &LagInput, started: Instant, fresh_requests: u64) -> bool {
+/// the [`IdleMarks`] read when it started changed, or the selection did. The lag trend keeps its
+/// pace meanwhile (the lags it samples are those of the last round, unchanged). True when a stop
+/// was requested.
+fn wait_while_idle(
+    input: &LagInput,
+    progress_tail: &TailState,
+    started: Instant,
+    marks: &IdleMarks,
+    trend: &mut Every,
+) -> bool {
     loop {
         if input.stop.is_requested() {
             return true;
+        }
+        if trend.due(Instant::now()) {
+            input.telemetry.status.sample_trend();
         }
         let elapsed = started.elapsed();
         if elapsed >= IDLE_ROUND {
             return false;
         }
         if elapsed >= ROUND
-            && (input.telemetry.status.fresh_lag_requests() != fresh_requests
+            && (IdleMarks::read(input, progress_tail) != *marks
                 || input.partitions.has_changed().unwrap_or(false))
         {
             return false;
