@@ -203,7 +203,6 @@ fn pipe_consumer_defaults() -> Vec<(&'static str, &'static str)> {
         // ceiling is librdkafka's for the same memory budget.
         ("queued.max.messages.kbytes", "4096"),
         ("queued.min.messages", "20000"),
-        ("fetch.max.bytes", "52428800"),
         ("max.partition.fetch.bytes", "262144"),
         ("fetch.wait.max.ms", "500"),
     ]

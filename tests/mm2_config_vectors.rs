@@ -1121,6 +1121,47 @@ fn defaults_yield_to_the_same_property_under_another_name() {
     assert_eq!(producer["linger.ms"], "5");
 }
 
+/// A source task with many partitions fetches 1 MiB slices of each instead of 256 KiB (every fetch
+/// names every partition); a slice the file sets, in any spelling, is kept whatever the count.
+#[test]
+fn many_partitions_fetch_bigger_slices_unless_the_file_sets_them() {
+    let slice = |flow: &FlowPlan, partitions: usize| {
+        flow.clients[&ClientRole::SourceConsumer]
+            .source_consumer_config(partitions)
+            .get("max.partition.fetch.bytes")
+            .map(str::to_string)
+    };
+    let plain = load(&borrow(&with_servers(
+        &["A", "B"],
+        &[("A->B.enabled", "true")],
+    )));
+    let a_to_b = flow(&plain, "A", "B");
+    assert_eq!(slice(a_to_b, 8).as_deref(), Some("262144"));
+    assert_eq!(slice(a_to_b, 100).as_deref(), Some("262144"));
+    assert_eq!(slice(a_to_b, 2_000).as_deref(), Some("1048576"));
+    for (key, value) in [
+        ("A.consumer.max.partition.fetch.bytes", "524288"),
+        ("A.consumer.librdkafka.fetch.message.max.bytes", "524288"),
+    ] {
+        let set = load(&borrow(&with_servers(
+            &["A", "B"],
+            &[("A->B.enabled", "true"), (key, value)],
+        )));
+        let config =
+            flow(&set, "A", "B").clients[&ClientRole::SourceConsumer].source_consumer_config(2_000);
+        let name = key.rsplit_once("consumer.").unwrap().1;
+        let name = name.strip_prefix("librdkafka.").unwrap_or(name);
+        assert_eq!(config.get(name), Some("524288"), "{key}");
+        assert_eq!(
+            config
+                .get("max.partition.fetch.bytes")
+                .filter(|_| name != "max.partition.fetch.bytes"),
+            None,
+            "{key}"
+        );
+    }
+}
+
 /// Idempotence off in any spelling Java or librdkafka accepts limits the target producer to one
 /// request in flight (order kept); a spelling Java rejects is an error, as in MM2.
 #[test]

@@ -611,6 +611,7 @@ impl FlowReader<'_> {
                 .any(|name| settings.settings.contains_key(name));
             if !set_by_file {
                 settings.settings.insert(key.to_string(), value.to_string());
+                settings.defaulted.insert(key.to_string());
             }
         }
         for (key, reason, fix) in librdkafka::role_conflicts(role, &settings) {

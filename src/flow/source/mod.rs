@@ -35,7 +35,7 @@ use tracing::{debug, info, warn};
 use self::copier::Copier;
 use self::delivery::TargetContext;
 use self::sync_sender::SyncSender;
-use super::assignment::{PartitionSet, TopicPartition};
+use super::assignment::{partitions_of_slot, PartitionSet, TopicPartition};
 use super::offset_history::StoredProgress;
 use super::records::SOURCE_CONNECTOR_NAME;
 use super::stored_offsets;
@@ -136,8 +136,14 @@ pub fn run(mut input: TaskInput) -> Result<(), TaskFailure> {
 
     // Created first: librdkafka connects in the background while the progress is read, so the
     // first fetch does not wait for a bootstrap connection and metadata (start-up time).
+    let partitions = partitions_of_slot(
+        &input.partitions.borrow(),
+        input.slot,
+        flow.source.tasks_max,
+    )
+    .len();
     let consumer: BaseConsumer<SourceConsumerContext> = flow.clients[&ClientRole::SourceConsumer]
-        .client_config()
+        .source_consumer_config(partitions)
         .create_with_context(SourceConsumerContext::new())
         .map_err(client_error)?;
     let target_consumer = client(ClientRole::TargetConsumer)
