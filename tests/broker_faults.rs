@@ -324,6 +324,7 @@ fn records_deleted_while_running_are_counted_and_none_stops_with_the_reason() {
             "clusters = skipping, strict, target\nskipping.bootstrap.servers = {source}\nstrict.bootstrap.servers = {source}\n\
              target.bootstrap.servers = {target}\nskipping->target.enabled = true\nskipping->target.topics = {skip}\n\
              strict->target.enabled = true\nstrict->target.topics = {none}\nstrict.consumer.auto.offset.reset = none\n\
+             skipping.consumer.fetch.max.wait.ms = 500\nstrict.consumer.fetch.max.wait.ms = 500\n\
              {COMMON}mirrord.http.listen = {http}\n"
         ),
     );
@@ -337,6 +338,10 @@ fn records_deleted_while_running_are_counted_and_none_stops_with_the_reason() {
     // Replication falls behind (the process is paused) while retention deletes records it did
     // not copy yet.
     daemon.signal("STOP");
+    // A fetch in flight when the process stopped would still bring the records written next
+    // (the broker answers it as soon as they arrive, before they are deleted): let it expire
+    // empty first — the broker holds it `fetch.max.wait.ms` (500 ms, set above) at most.
+    std::thread::sleep(Duration::from_millis(800));
     produce(
         source,
         &skip,
