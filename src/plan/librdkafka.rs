@@ -613,12 +613,6 @@ pub fn role_defaults(
             // task with many partitions (`ClientSettings::source_consumer_config`).
             // scripts/bench measured ~50 MiB peak RSS at ~90 % of the raw ceiling with these.
             ("max.partition.fetch.bytes", "262144"),
-            // An idle fetch names every assigned partition (librdkafka has no fetch sessions) and
-            // the broker holds it this long when nothing is new: 500 ms (Java's default) made
-            // these fetches the largest idle cost at 2,000 partitions. Records never wait for it
-            // (the broker answers as soon as one arrives); a partition assigned during a held
-            // fetch does, up to 2 s (docs/operations.md, *Idle cost*).
-            ("fetch.wait.max.ms", "2000"),
             // librdkafka >= 2.3 otherwise pauses fetching for 1 s whenever its queue is full; 0
             // would re-check in a busy loop while the target applies backpressure.
             ("fetch.queue.backoff.ms", "10"),
