@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use kafka_mirrord::flow::records::{decode_source_offset, source_offset_key, OffsetSync};
 use kafka_mirrord::kafka::admin::Admin;
+use support::consumers::TxProducer;
 use support::*;
 
 const SETTINGS: &str = "emit.heartbeats.enabled = false\nreplication.factor = 1\noffset-syncs.topic.replication.factor = 1\n\
@@ -532,6 +533,54 @@ fn exactly_once_counts_each_record_once_across_sigkills() {
     assert_eq!(
         duplicates, 0,
         "a read_committed consumer sees every record exactly once"
+    );
+}
+
+/// Exactly-once tasks share the partitions of the offsets topic. Progress that one task committed
+/// after another task's transaction began lies past the last stable offset until that transaction
+/// ends; a task starting meanwhile (taking over a fenced member's partitions) must still read it,
+/// or it copies the fenced task's last transactions a second time.
+#[test]
+fn stored_progress_is_read_past_another_tasks_open_transaction() {
+    let (_, target) = endpoints();
+    let offsets_topic = unique("eos-offsets");
+    create_topic(target, &offsets_topic, 1);
+    let mut one = BTreeMap::new();
+    one.insert(0, vec!["another task's record".to_string()]);
+    let open = TxProducer::new(target, &unique("open-tx"));
+    open.begin(&offsets_topic, &one);
+    let progress = TxProducer::new(target, &unique("progress-tx"));
+    let key = source_offset_key("source", "orders", 3);
+    let value = kafka_mirrord::flow::records::source_offset_value(41, None);
+    progress.begin_with(&offsets_topic, &[(0, &key, &value)]);
+    progress.commit();
+
+    let reader = {
+        let topic = offsets_topic.clone();
+        std::thread::spawn(move || {
+            let mut config = rdkafka::config::ClientConfig::new();
+            config
+                .set("bootstrap.servers", target)
+                .set("group.id", "kafka-mirrord-assign-only")
+                .set("enable.auto.commit", "false");
+            kafka_mirrord::flow::stored_offsets::load(
+                &config,
+                &topic,
+                "source",
+                &["MirrorSourceConnector"],
+                Duration::from_secs(60),
+                &kafka_mirrord::lifecycle::Stop::new(),
+            )
+        })
+    };
+    // The other task's transaction ends a moment later, as a live task's does.
+    std::thread::sleep(Duration::from_millis(1500));
+    open.commit();
+    let stored = reader.join().unwrap().unwrap().unwrap();
+    assert_eq!(
+        stored.get(&("orders".to_string(), 3)).map(|p| p.offset),
+        Some(41),
+        "the committed progress behind an open transaction is read: {stored:?}"
     );
 }
 

@@ -32,8 +32,13 @@ const METADATA_RETRY: Duration = Duration::from_millis(50);
 
 /// (topic, partition) → stored progress (last replicated upstream offset), for source cluster
 /// `cluster`.
-/// Reads every partition to its end with `read_committed`, so uncommitted or aborted offsets of an
-/// exactly-once writer never count. `Ok(None)` when a stop was requested meanwhile.
+/// Reads every partition with `read_committed`, so uncommitted or aborted offsets of an
+/// exactly-once writer never count, up to the partition's high watermark as it was when the read
+/// began — not merely to the last stable offset. Several tasks' transactions share a partition of
+/// this topic: while another task's transaction is open, the last stable offset sits at its first
+/// record, and progress committed after that point (the fenced task's last transactions) would be
+/// missed; the task would then copy those records a second time. `Ok(None)` when a stop was
+/// requested meanwhile.
 pub fn load(
     target_consumer: &ClientConfig,
     topic: &str,
@@ -90,7 +95,8 @@ pub fn load(
     };
     let (starts, ends) = (list(Spec::Earliest), list(Spec::Latest));
     let mut assignment = TopicPartitionList::new();
-    let mut to_read = 0;
+    // Partition → the offset the read must reach (the high watermark when the read began).
+    let mut read_to: HashMap<i32, i64> = HashMap::new();
     for partition in &partitions {
         let key = (topic.to_string(), *partition);
         let batched = match (starts.get(&key), ends.get(&key)) {
@@ -104,8 +110,10 @@ pub fn load(
             if stop.is_requested() {
                 return Ok(None);
             }
+            // With `read_committed` this "high" is the last stable offset; the high watermark
+            // (uncommitted) is asked on its own, and the larger one is the end to reach.
             match consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5)) {
-                Ok(marks) => break marks,
+                Ok((low, stable)) => break (low, stable.max(high_watermark(&consumer, &key))),
                 Err(error) if is_not_authorized_kafka(&error) => {
                     return Err(not_authorized(topic, &error.to_string()))
                 }
@@ -124,9 +132,10 @@ pub fn load(
             assignment
                 .add_partition_offset(topic, *partition, Offset::Offset(low))
                 .map_err(|e| failure(e.to_string()))?;
-            to_read += 1;
+            read_to.insert(*partition, high);
         }
     }
+    let to_read = read_to.len();
     if to_read == 0 {
         crate::kafka::destroy_in_background(consumer);
         return Ok(Some(HashMap::new()));
@@ -142,8 +151,11 @@ pub fn load(
             return Ok(None);
         }
         if Instant::now() > deadline {
+            let behind = unfinished_positions(&consumer, topic, &read_to, &finished);
             return Err(failure(format!(
-                "reading did not reach the end within {} s",
+                "reading did not reach the end within {} s (partition: position/end {behind}); \
+                 an open transaction holds back what read_committed readers can get until it \
+                 commits, aborts or times out",
                 timeout.as_secs()
             )));
         }
@@ -161,9 +173,17 @@ pub fn load(
                     }
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
+            // The end a `read_committed` reader reports is the last stable offset; the
+            // partition is read once the position (which moves past transaction markers and
+            // aborted records too) reaches the high watermark taken at the start.
+            Some(Err(KafkaError::PartitionEOF(partition)))
+                if read_to
+                    .get(&partition)
+                    .map_or(true, |end| position_of(&consumer, topic, partition) >= *end) =>
+            {
                 finished.insert(partition);
             }
+            Some(Err(KafkaError::PartitionEOF(_))) => {} // an open transaction: read on
             Some(Err(error)) if is_not_authorized_kafka(&error) => {
                 return Err(not_authorized(topic, &error.to_string()))
             }
@@ -173,6 +193,65 @@ pub fn load(
     }
     crate::kafka::destroy_in_background(consumer);
     Ok(Some(offsets))
+}
+
+/// The high watermark (counting uncommitted records) of `key`, or `i64::MIN` when it cannot be
+/// had (the last stable offset is used then).
+fn high_watermark<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    key: &TopicPartition,
+) -> i64 {
+    list_offsets(
+        consumer.client(),
+        std::slice::from_ref(key),
+        Spec::Latest,
+        false,
+        Duration::from_secs(5),
+    )
+    .ok()
+    .and_then(|mut offsets| offsets.remove(key))
+    .and_then(Result::ok)
+    .unwrap_or(i64::MIN)
+}
+
+/// The consumer's position in `partition` of `topic`: the offset after the last record,
+/// transaction marker or skipped aborted record it has passed; -1 when it has none yet.
+fn position_of<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> i64 {
+    consumer
+        .position()
+        .ok()
+        .and_then(|positions| {
+            positions
+                .find_partition(topic, partition)
+                .and_then(|entry| entry.offset().to_raw())
+        })
+        .unwrap_or(-1)
+}
+
+/// "p: position/end" for each partition not read to its end yet, for the timeout error.
+fn unfinished_positions<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    read_to: &HashMap<i32, i64>,
+    finished: &HashSet<i32>,
+) -> String {
+    let mut unfinished: Vec<(&i32, &i64)> = read_to
+        .iter()
+        .filter(|(partition, _)| !finished.contains(partition))
+        .collect();
+    unfinished.sort();
+    unfinished
+        .into_iter()
+        .map(|(partition, end)| {
+            let at = position_of(consumer, topic, *partition);
+            format!("{partition}: {at}/{end}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Waits until `topic` exists on the target (another node's connector may be creating it), up to

@@ -153,8 +153,13 @@ fn follow(
     Ok(())
 }
 
-/// The end offsets (last stable) of every partition of `topic`, to wait for with
-/// [`TailState::caught_up_with`]. Blocking.
+/// The end offsets of every partition of `topic`, to wait for with [`TailState::caught_up_with`].
+/// Blocking.
+///
+/// High watermarks, not last stable offsets: a transaction committed before this moment may lie
+/// past the last stable offset while another writer's transaction that began earlier is still
+/// open. The tail's position passes the high watermark only once every transaction open now has
+/// ended, so what was committed before this moment has been read by then.
 pub fn end_offsets(
     config: &ClientConfig,
     topic: &str,
@@ -162,7 +167,7 @@ pub fn end_offsets(
 ) -> Result<HashMap<i32, i64>, String> {
     let (consumer, partitions) = consumer_of(config, topic, "internal-topic-ends")?;
     let wanted: Vec<(String, i32)> = partitions.iter().map(|p| (topic.to_string(), *p)).collect();
-    let listed = offsets::list_offsets(consumer.client(), &wanted, Spec::Latest, true, timeout)
+    let listed = offsets::list_offsets(consumer.client(), &wanted, Spec::Latest, false, timeout)
         .map_err(|e| e.to_string())?;
     let mut out = HashMap::new();
     for ((_, partition), offset) in listed {

@@ -31,34 +31,55 @@ impl TxProducer {
 
     /// One transaction writing `keys` (`partition → keys`), committed or aborted.
     pub fn transaction(&self, topic: &str, keys: &BTreeMap<i32, Vec<String>>, commit: bool) {
-        self.producer.begin_transaction().unwrap();
-        for (partition, keys) in keys {
-            for key in keys {
-                let mut record = BaseRecord::<[u8], [u8]>::to(topic)
-                    .partition(*partition)
-                    .key(key.as_bytes())
-                    .payload(key.as_bytes());
-                loop {
-                    match self.producer.send(record) {
-                        Ok(()) => break,
-                        Err((_, returned)) => {
-                            record = returned;
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                    }
-                }
-            }
-        }
+        self.begin(topic, keys);
         if commit {
-            self.producer
-                .commit_transaction(Duration::from_secs(30))
-                .unwrap();
+            self.commit();
         } else {
-            self.producer.flush(Duration::from_secs(30)).unwrap();
             self.producer
                 .abort_transaction(Duration::from_secs(30))
                 .unwrap();
         }
+    }
+
+    /// Begins a transaction and writes `keys` (`partition → keys`, each its own value) in it,
+    /// flushed to the broker; the transaction stays open until [`TxProducer::commit`].
+    pub fn begin(&self, topic: &str, keys: &BTreeMap<i32, Vec<String>>) {
+        let records: Vec<(i32, &[u8], &[u8])> = keys
+            .iter()
+            .flat_map(|(partition, keys)| {
+                keys.iter()
+                    .map(|key| (*partition, key.as_bytes(), key.as_bytes()))
+            })
+            .collect();
+        self.begin_with(topic, &records);
+    }
+
+    /// Begins a transaction and writes `records` (partition, key, value) in it, flushed.
+    pub fn begin_with(&self, topic: &str, records: &[(i32, &[u8], &[u8])]) {
+        self.producer.begin_transaction().unwrap();
+        for (partition, key, value) in records {
+            let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+                .partition(*partition)
+                .key(key)
+                .payload(value);
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, returned)) => {
+                        record = returned;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+        }
+        self.producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
+    /// Commits the open transaction.
+    pub fn commit(&self) {
+        self.producer
+            .commit_transaction(Duration::from_secs(30))
+            .unwrap();
     }
 }
 
