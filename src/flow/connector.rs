@@ -52,20 +52,20 @@ pub async fn run(
     );
     let mut problems = Problems::default();
     let mut leading = *leader.borrow_and_update();
-    if leading {
-        let Some(()) = until_stopped(
-            &stop,
-            ensure_internal_topics(&flow, &source_admin, &target_admin),
+    // The internal topics at once with the topic sync when this process leads already (and
+    // below when it becomes the leader): each creation is a round trip to the controller, and
+    // the source tasks wait for both (start-up time).
+    let internal_topics = async {
+        if leading {
+            ensure_internal_topics(&flow, &source_admin, &target_admin).await;
+        }
+    };
+    let Some(((), known)) = until_stopped(&stop, async {
+        tokio::join!(
+            internal_topics,
+            sync_topics(&flow, &source_admin, &target_admin, leading, &mut problems),
         )
-        .await
-        else {
-            return Ok(());
-        };
-    }
-    let Some(known) = until_stopped(
-        &stop,
-        sync_topics(&flow, &source_admin, &target_admin, leading, &mut problems),
-    )
+    })
     .await
     else {
         return Ok(());
@@ -109,9 +109,6 @@ pub async fn run(
                     continue;
                 }
                 info!(flow = %flow.id, "this process now leads the flow: creating and syncing topics");
-                if until_stopped(&stop, ensure_internal_topics(&flow, &source_admin, &target_admin)).await.is_none() {
-                    return Ok(());
-                }
             }
             _ = tick(&mut refresh) => became_leader = false,
             _ = recheck.tick(), if missing => became_leader = false,
@@ -128,10 +125,19 @@ pub async fn run(
                 continue;
             }
         }
-        let Some(outcome) = until_stopped(
-            &stop,
-            sync_topics(&flow, &source_admin, &target_admin, leading, &mut problems),
-        )
+        // At once with the topic sync: each creation is a round trip to the controller, and
+        // the source tasks wait for both.
+        let internal_topics = async {
+            if became_leader {
+                ensure_internal_topics(&flow, &source_admin, &target_admin).await;
+            }
+        };
+        let Some(((), outcome)) = until_stopped(&stop, async {
+            tokio::join!(
+                internal_topics,
+                sync_topics(&flow, &source_admin, &target_admin, leading, &mut problems),
+            )
+        })
         .await
         else {
             return Ok(());
@@ -242,25 +248,28 @@ async fn ensure_internal_topics(flow: &FlowPlan, source: &Admin, target: &Admin)
         configs: compact,
     };
     let history = super::compacted_topic(&storage.history_topic, storage.replication_factor);
-    let syncs = async {
-        if flow.offset_syncs.enabled {
-            let (admin, cluster) = match flow.offset_syncs.location {
-                OffsetSyncsLocation::Source => (source, &flow.id.source),
-                OffsetSyncsLocation::Target => (target, &flow.id.target),
-            };
-            let syncs = super::compacted_topic(
-                &flow.offset_syncs.topic,
-                flow.offset_syncs.replication_factor,
-            );
-            super::create_internal_topic(flow, admin, syncs, cluster).await;
+    let mut on_target = vec![offsets, history];
+    let mut on_source = Vec::new();
+    if flow.offset_syncs.enabled {
+        let syncs = super::compacted_topic(
+            &flow.offset_syncs.topic,
+            flow.offset_syncs.replication_factor,
+        );
+        match flow.offset_syncs.location {
+            OffsetSyncsLocation::Source => on_source.push(syncs),
+            OffsetSyncsLocation::Target => on_target.push(syncs),
+        }
+    }
+    // One request per cluster, both at once: the controller commits a request's topics together,
+    // and the source tasks wait for them (start-up time).
+    let source_side = async {
+        if !on_source.is_empty() {
+            super::create_internal_topics(flow, source, on_source, &flow.id.source).await;
         }
     };
-    // At once, not one after the other: each creation is a round trip to the controller, and the
-    // source tasks wait for them (start-up time).
     tokio::join!(
-        super::create_internal_topic(flow, target, offsets, &flow.id.target),
-        super::create_internal_topic(flow, target, history, &flow.id.target),
-        syncs,
+        super::create_internal_topics(flow, target, on_target, &flow.id.target),
+        source_side,
     );
 }
 

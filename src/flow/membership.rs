@@ -41,6 +41,8 @@ use crate::plan::FlowPlan;
 
 /// How often the members and their plans are checked besides every rebalance.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
+/// How soon the metadata is asked again for a task topic created a moment ago.
+const TOPIC_SHOWS_RETRY: Duration = Duration::from_millis(20);
 
 /// Where this process stands in the flow's group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -281,7 +283,20 @@ fn ensure_topic(shared: &Shared) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             match created.get(&membership.topic) {
                 Some(Created::Created) => {
-                    info!(flow = %plan.id, topic = %membership.topic, "created the group's task topic")
+                    info!(flow = %plan.id, topic = %membership.topic, "created the group's task topic");
+                    // Subscribed before the broker's metadata shows it, librdkafka reports the
+                    // topic unavailable and joins only after its next metadata refresh, a
+                    // second later (start-up time).
+                    let deadline = Instant::now() + timeout;
+                    while Instant::now() < deadline
+                        && !admin
+                            .list_topics()
+                            .is_ok_and(|topics| topics.contains_key(&membership.topic))
+                    {
+                        if shared.leave.sleep_blocking(TOPIC_SHOWS_RETRY) {
+                            break;
+                        }
+                    }
                 }
                 Some(Created::Failed(reason)) => {
                     let fix = if reason.contains("eplication factor") {
@@ -416,7 +431,6 @@ impl ConsumerContext for MemberContext {
 fn session(shared: &Shared) -> Result<(), String> {
     let plan = &shared.plan;
     let membership = &plan.membership;
-    ensure_topic(shared)?;
     let tracker = Arc::new(Tracker {
         assigned: Mutex::new(BTreeSet::new()),
         changed: AtomicBool::new(true),
@@ -447,9 +461,12 @@ fn session(shared: &Shared) -> Result<(), String> {
         drain: shared.drain,
         tracker: tracker.clone(),
     };
+    // Created before the task topic is checked: it connects meanwhile, and the group
+    // coordinator is found sooner (start-up time).
     let consumer: BaseConsumer<MemberContext> = config
         .create_with_context(context)
         .map_err(|e| e.to_string())?;
+    ensure_topic(shared)?;
     consumer
         .subscribe(&[&membership.topic])
         .map_err(|e| e.to_string())?;

@@ -160,20 +160,36 @@ pub(crate) async fn create_internal_topic(
     topic: crate::kafka::admin::TopicSpec,
     cluster: &str,
 ) {
+    create_internal_topics(flow, admin, vec![topic], cluster).await
+}
+
+/// [`create_internal_topic`] for several topics of one cluster in one request: the controller
+/// commits them together instead of one after the other (start-up time).
+pub(crate) async fn create_internal_topics(
+    flow: &FlowPlan,
+    admin: &crate::kafka::admin::Admin,
+    topics: Vec<crate::kafka::admin::TopicSpec>,
+    cluster: &str,
+) {
     use crate::kafka::admin::Created;
-    let name = topic.name.clone();
-    match admin.create_topics(&[topic]).await {
-        Ok(results) => match results.get(&name) {
-            Some(Created::Created) => {
-                info!(flow = %flow.id, topic = %name, cluster, "created internal topic")
+    match admin.create_topics(&topics).await {
+        Ok(results) => {
+            for (name, outcome) in results {
+                match outcome {
+                    Created::Created => {
+                        info!(flow = %flow.id, topic = %name, cluster, "created internal topic")
+                    }
+                    Created::Failed(reason) => {
+                        tracing::warn!(flow = %flow.id, topic = %name, cluster, "cannot create internal topic (assuming it exists): {reason}")
+                    }
+                    Created::AlreadyExists => {}
+                }
             }
-            Some(Created::Failed(reason)) => {
-                tracing::warn!(flow = %flow.id, topic = %name, cluster, "cannot create internal topic (assuming it exists): {reason}")
-            }
-            _ => {}
-        },
+        }
         Err(error) => {
-            tracing::warn!(flow = %flow.id, topic = %name, cluster, "cannot create internal topic: {error}")
+            for topic in &topics {
+                tracing::warn!(flow = %flow.id, topic = %topic.name, cluster, "cannot create internal topic: {error}")
+            }
         }
     }
 }

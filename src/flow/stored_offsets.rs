@@ -28,7 +28,9 @@ use crate::lifecycle::Stop;
 /// How soon a topic that does not show in the metadata yet is asked again: the flow's leader
 /// creates these topics a moment before the tasks start, and a new topic takes a few tens of
 /// milliseconds to show (start-up time).
-const METADATA_RETRY: Duration = Duration::from_millis(50);
+const METADATA_RETRY: Duration = Duration::from_millis(20);
+/// Batched watermark requests before the partitions still failing are asked one at a time.
+const BATCHED_ATTEMPTS: usize = 5;
 
 /// (topic, partition) → stored progress (last replicated upstream offset), for source cluster
 /// `cluster`.
@@ -80,29 +82,46 @@ pub fn load(
     // Empty partitions (most of them: 25 partitions, one key per source partition) need no read:
     // asking the broker for their watermarks is quicker than waiting for an end-of-partition
     // fetch, which the broker holds for `fetch.wait.max.ms` when there is nothing to return.
-    // Both ends of every partition in two requests; a partition whose answer was an error is
-    // asked again on its own below (leader not elected yet, authorization).
+    // Both ends of every partition in two batched requests; the partitions whose answer was an
+    // error (a topic created a moment ago has no leaders yet) are asked again together a few
+    // times, then one at a time below (which tells an authorization error apart).
     let keys: Vec<(String, i32)> = partitions.iter().map(|p| (topic.to_string(), *p)).collect();
-    let list = |spec| {
-        list_offsets(
-            consumer.client(),
-            &keys,
-            spec,
-            false,
-            Duration::from_secs(5),
-        )
-        .unwrap_or_default()
-    };
-    let (starts, ends) = (list(Spec::Earliest), list(Spec::Latest));
+    let mut marks: HashMap<i32, (i64, i64)> = HashMap::new();
+    for attempt in 0..BATCHED_ATTEMPTS {
+        let pending: Vec<(String, i32)> = keys
+            .iter()
+            .filter(|(_, partition)| !marks.contains_key(partition))
+            .cloned()
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        if attempt > 0 && stop.sleep_blocking(METADATA_RETRY) {
+            return Ok(None);
+        }
+        let list = |spec| {
+            list_offsets(
+                consumer.client(),
+                &pending,
+                spec,
+                false,
+                Duration::from_secs(5),
+            )
+            .unwrap_or_default()
+        };
+        let (starts, ends) = (list(Spec::Earliest), list(Spec::Latest));
+        for key in &pending {
+            if let (Some(Ok(low)), Some(Ok(high))) = (starts.get(key), ends.get(key)) {
+                marks.insert(key.1, (*low, *high));
+            }
+        }
+    }
     let mut assignment = TopicPartitionList::new();
     // Partition → the offset the read must reach (the high watermark when the read began).
     let mut read_to: HashMap<i32, i64> = HashMap::new();
     for partition in &partitions {
         let key = (topic.to_string(), *partition);
-        let batched = match (starts.get(&key), ends.get(&key)) {
-            (Some(Ok(low)), Some(Ok(high))) => Some((*low, *high)),
-            _ => None,
-        };
+        let batched = marks.get(partition).copied();
         let (low, high) = loop {
             if let Some(marks) = batched {
                 break marks;
