@@ -52,20 +52,16 @@ pub async fn run(
     );
     let mut problems = Problems::default();
     let mut leading = *leader.borrow_and_update();
-    // The internal topics at once with the topic sync when this process leads already (and
-    // below when it becomes the leader): each creation is a round trip to the controller, and
-    // the source tasks wait for both (start-up time).
-    let internal_topics = async {
-        if leading {
-            ensure_internal_topics(&flow, &source_admin, &target_admin).await;
-        }
-    };
-    let Some(((), known)) = until_stopped(&stop, async {
-        tokio::join!(
-            internal_topics,
-            sync_topics(&flow, &source_admin, &target_admin, leading, &mut problems),
-        )
-    })
+    let Some(known) = until_stopped(
+        &stop,
+        sync_topics_creating_internal(
+            &flow,
+            (&source_admin, &target_admin),
+            leading,
+            leading,
+            &mut problems,
+        ),
+    )
     .await
     else {
         return Ok(());
@@ -125,19 +121,16 @@ pub async fn run(
                 continue;
             }
         }
-        // At once with the topic sync: each creation is a round trip to the controller, and
-        // the source tasks wait for both.
-        let internal_topics = async {
-            if became_leader {
-                ensure_internal_topics(&flow, &source_admin, &target_admin).await;
-            }
-        };
-        let Some(((), outcome)) = until_stopped(&stop, async {
-            tokio::join!(
-                internal_topics,
-                sync_topics(&flow, &source_admin, &target_admin, leading, &mut problems),
-            )
-        })
+        let Some(outcome) = until_stopped(
+            &stop,
+            sync_topics_creating_internal(
+                &flow,
+                (&source_admin, &target_admin),
+                became_leader,
+                leading,
+                &mut problems,
+            ),
+        )
         .await
         else {
             return Ok(());
@@ -233,6 +226,28 @@ impl Problems {
     fn first(&mut self, key: String) -> bool {
         self.logged.insert(key)
     }
+}
+
+/// [`sync_topics`], and when `create_internal` (this process leads now and did not a moment ago)
+/// [`ensure_internal_topics`] at the same time: each creation is a round trip to the controller,
+/// and the source tasks wait for both (start-up time).
+async fn sync_topics_creating_internal(
+    flow: &Arc<FlowPlan>,
+    (source, target): (&Arc<Admin>, &Arc<Admin>),
+    create_internal: bool,
+    leading: bool,
+    problems: &mut Problems,
+) -> Result<(PartitionSet, bool), String> {
+    let internal_topics = async {
+        if create_internal {
+            ensure_internal_topics(flow, source, target).await;
+        }
+    };
+    let ((), synced) = tokio::join!(
+        internal_topics,
+        sync_topics(flow, source, target, leading, problems)
+    );
+    synced
 }
 
 /// Creates the offsets-storage topic and the offset-history topic on the target and the
