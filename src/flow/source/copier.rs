@@ -184,15 +184,27 @@ impl Copier {
                 .map(String::as_str),
             Some("latest" | "largest" | "end")
         );
-        // Partitions without stored progress start at their log start, asked in one batched
-        // request: a logical offset makes librdkafka look each partition up on its own, which
-        // took 10 s before the first record at 2,000 partitions.
-        let fresh: Vec<TopicPartition> = partitions
+        // Partitions without stored progress start at their log start, and those resuming from
+        // stored progress are checked against theirs (records deleted while stopped), all asked
+        // in batched requests: a logical offset makes librdkafka look each partition up on its
+        // own, which took 10 s before the first record at 2,000 partitions. Asked before the
+        // partitions are assigned: once the consumer fetches, the broker holds each fetch of
+        // caught-up partitions up to `fetch.wait.max.ms` and answers a connection's requests in
+        // order, so every batch waited behind a held fetch (8 s at 2,000 partitions).
+        let needs_start: Vec<TopicPartition> = partitions
             .iter()
-            .filter(|key| !start_at_end && !self.stored.get(*key).is_some_and(|s| s.offset >= 0))
+            .filter(|key| {
+                let stored = self.stored.get(*key);
+                let resumes = stored.is_some_and(|s| s.offset >= 0);
+                (!resumes && !start_at_end) || (stored.is_some() && self.skips_deleted_records())
+            })
             .cloned()
             .collect();
-        let log_starts = self.log_starts(&fresh).unwrap_or_default();
+        let log_starts = if needs_start.is_empty() {
+            Default::default()
+        } else {
+            self.log_starts(&needs_start).unwrap_or_default()
+        };
         for (topic, partition) in partitions {
             let stored = self.stored.get(&(topic.clone(), *partition)).copied();
             let target_topic = self
@@ -246,43 +258,40 @@ impl Copier {
         self.consumer
             .incremental_assign(&assignment)
             .map_err(|e| TaskFailure::Client(e.to_string()))?;
-        self.check_deleted_while_stopped(partitions);
+        self.check_deleted_while_stopped(partitions, &log_starts);
         Ok(())
     }
 
-    /// Reports records deleted at the source (retention, DeleteRecords) while nothing replicated
-    /// them: MM2 skips them silently.
-    fn check_deleted_while_stopped(&mut self, partitions: &[TopicPartition]) {
-        // With `auto.offset.reset = none` nothing is skipped: the fetch fails and the partition
-        // is held (`check_resets`).
-        let skips = !matches!(
+    /// Whether the consumer skips records deleted under it (`auto.offset.reset` other than
+    /// `none`); with `none` the fetch fails and the partition is held instead (`check_resets`).
+    fn skips_deleted_records(&self) -> bool {
+        !matches!(
             self.flow.clients[&ClientRole::SourceConsumer]
                 .settings
                 .get("auto.offset.reset")
                 .map(String::as_str),
             Some("error")
-        );
-        // Only partitions resuming from stored progress can have lost records; their log starts
-        // come in one batched request (one round trip per partition took seconds at thousands).
-        let resuming: Vec<(TopicPartition, i64)> = partitions
-            .iter()
-            .filter_map(|key| {
-                self.stored
-                    .get(key)
-                    .map(|stored| (key.clone(), stored.offset + 1))
-            })
-            .collect();
-        if !skips || resuming.is_empty() || self.stop.is_requested() {
+        )
+    }
+
+    /// Reports records deleted at the source (retention, DeleteRecords) while nothing replicated
+    /// them: MM2 skips them silently. `log_starts` holds the log start of each partition resuming
+    /// from stored progress.
+    fn check_deleted_while_stopped(
+        &mut self,
+        partitions: &[TopicPartition],
+        log_starts: &crate::kafka::offsets::Offsets,
+    ) {
+        if !self.skips_deleted_records() {
             return;
         }
-        let keys: Vec<TopicPartition> = resuming.iter().map(|(key, _)| key.clone()).collect();
-        let Ok(log_starts) = self.log_starts(&keys) else {
-            return;
-        };
-        for ((topic, partition), resume_at) in resuming {
-            if let Some(Ok(low)) = log_starts.get(&(topic.clone(), partition)) {
+        for key in partitions {
+            let Some(resume_at) = self.stored.get(key).map(|stored| stored.offset + 1) else {
+                continue;
+            };
+            if let Some(Ok(low)) = log_starts.get(key) {
                 if resume_at < *low {
-                    self.report_skipped(&topic, partition, resume_at, *low, "while stopped");
+                    self.report_skipped(&key.0, key.1, resume_at, *low, "while stopped");
                 }
             }
         }
