@@ -41,8 +41,6 @@ use crate::plan::FlowPlan;
 
 /// How often the members and their plans are checked besides every rebalance.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
-/// How soon the metadata is asked again for a task topic created a moment ago.
-const TOPIC_SHOWS_RETRY: Duration = Duration::from_millis(20);
 
 /// Where this process stands in the flow's group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -286,17 +284,13 @@ fn ensure_topic(shared: &Shared) -> Result<(), String> {
                     info!(flow = %plan.id, topic = %membership.topic, "created the group's task topic");
                     // Subscribed before the broker's metadata shows it, librdkafka reports the
                     // topic unavailable and joins only after its next metadata refresh, a
-                    // second later (start-up time).
-                    let deadline = Instant::now() + timeout;
-                    while Instant::now() < deadline
-                        && !admin
-                            .list_topics()
-                            .is_ok_and(|topics| topics.contains_key(&membership.topic))
-                    {
-                        if shared.leave.sleep_blocking(TOPIC_SHOWS_RETRY) {
-                            break;
-                        }
-                    }
+                    // second later (start-up time). Past the wait, joining goes ahead anyway.
+                    let _ = super::stored_offsets::require_topic(
+                        &plan.clients[&ClientRole::TargetConsumer].client_config(),
+                        &membership.topic,
+                        timeout,
+                        &shared.leave,
+                    );
                 }
                 Some(Created::Failed(reason)) => {
                     let fix = if reason.contains("eplication factor") {
