@@ -111,9 +111,16 @@ fn run(cli: &Cli) -> Result<serde_json::Value> {
     let ready_by = Instant::now() + Duration::from_secs(cli.ready_timeout);
     let partitions = loop {
         let metadata = consumer.fetch_metadata(Some(&cli.target_topic), Duration::from_secs(10))?;
+        // Every partition with a leader: a topic created a moment ago is in the metadata before
+        // its partitions can answer (NotLeaderForPartition).
         let ids: Vec<i32> = metadata
             .topics()
             .first()
+            .filter(|t| {
+                t.partitions()
+                    .iter()
+                    .all(|p| p.leader() >= 0 && p.error().is_none())
+            })
             .map(|t| t.partitions().iter().map(|p| p.id()).collect())
             .unwrap_or_default();
         if !ids.is_empty() {
@@ -130,8 +137,13 @@ fn run(cli: &Cli) -> Result<serde_json::Value> {
     };
     let mut assignment = rdkafka::TopicPartitionList::new();
     for partition in partitions {
-        let (_, high) =
-            consumer.fetch_watermarks(&cli.target_topic, partition, Duration::from_secs(10))?;
+        let high = loop {
+            match consumer.fetch_watermarks(&cli.target_topic, partition, Duration::from_secs(10)) {
+                Ok((_, high)) => break high,
+                Err(error) if Instant::now() > ready_by => return Err(error.into()),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
         assignment.add_partition_offset(
             &cli.target_topic,
             partition,

@@ -340,6 +340,19 @@ fn a_group_behind_the_tip_moves_with_zero_rereads_across_markers_and_a_restart()
             && metric_of(&flow.http, "kafka_mirrord_group_translation_exact", &labels) == Some(1.0)
             && metric_of(&flow.http, "kafka_mirrord_group_max_rereads", &labels) == Some(0.0)
     });
+    // Both rounds covered this group once (its first emit and the first sync are full rounds),
+    // and say how long they took.
+    for round in ["emit", "sync"] {
+        let labels = [("flow", flow.id()), ("round", round.to_string())];
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let groups = metric_of(&flow.http, "kafka_mirrord_group_round_groups", &labels);
+        assert!(groups >= Some(1.0), "{round} round groups: {groups:?}");
+        let seconds = metric_of(&flow.http, "kafka_mirrord_group_round_seconds", &labels);
+        assert!(
+            seconds.is_some_and(|s| s > 0.0 && s < 30.0),
+            "{round} round seconds: {seconds:?}"
+        );
+    }
     assert_ne!(
         metric_of(
             &flow.http,

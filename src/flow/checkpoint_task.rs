@@ -29,6 +29,7 @@ use crate::kafka::context::LoggingContext;
 use crate::kafka::producer::{Acknowledgement, Record, RecordProducer};
 use crate::lifecycle::Stop;
 use crate::locks::lock;
+use crate::metrics::GroupRound;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
 
@@ -392,6 +393,14 @@ impl Rounds {
             }
         }
         self.settle(in_flight, listed_at).await;
+        if full {
+            self.telemetry.metrics.group_round(
+                &flow.id,
+                GroupRound::Emit,
+                started.elapsed(),
+                names.len(),
+            );
+        }
     }
 
     /// Queues one checkpoint (MM2's record, timestamped with the listing time).
@@ -508,8 +517,9 @@ impl Rounds {
                 .map(|(group, _)| group.clone())
                 .collect()
         };
+        let started = Instant::now();
         if full {
-            self.last_full_sync = Some(Instant::now());
+            self.last_full_sync = Some(started);
         }
         // Only the groups checkpointed now: one that left the selection, or whose offsets were
         // deleted on the source, keeps its checkpoints (monotonic if it comes back) but is no
@@ -523,11 +533,21 @@ impl Rounds {
                 .map(|(group, checkpoints)| (group.clone(), checkpoints.clone()))
                 .collect(),
         };
+        // A round that confirms no group from before reads every group's target offsets.
+        let every_group = confirmed.is_empty();
         let (flow_clone, admin) = (flow.clone(), self.target_admin.clone());
         let syncing = tokio::task::spawn_blocking(move || {
             group_offsets::sync_group_offsets(&flow_clone, &admin, &snapshot, &confirmed)
         });
         let rounds = syncing.await.unwrap_or_default();
+        if every_group && !rounds.is_empty() {
+            self.telemetry.metrics.group_round(
+                &flow.id,
+                GroupRound::Sync,
+                started.elapsed(),
+                rounds.len(),
+            );
+        }
         for synced in &rounds {
             match (&synced.outcome, self.store.group(&synced.group)) {
                 (Ok(_), Some(checkpoints)) => {

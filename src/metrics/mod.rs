@@ -41,11 +41,13 @@ use prometheus::{
 mod connect;
 mod cutover;
 mod health;
+mod rounds;
 mod table;
 
 pub use connect::WorkerFigures;
 pub use cutover::LagFigures;
 pub use health::MembershipFigures;
+pub use rounds::GroupRound;
 
 use crate::plan::FlowId;
 use crate::status::{FlowState, ReloadOutcome};
@@ -111,6 +113,8 @@ struct Inner {
     last_reload_success: Gauge,
     /// Task restarts, held partitions, records deleted before replication (`health.rs`).
     health: health::HealthFamilies,
+    /// How long the checkpoint rounds over every group take (`rounds.rs`).
+    rounds: rounds::RoundFamilies,
     /// Connect worker and client series of Strimzi's MM2 dashboard (`connect.rs`).
     connect: connect::ConnectFamilies,
     /// Lag monitor figures, alarms, group translation and sync state (`cutover.rs`).
@@ -629,6 +633,7 @@ impl Metrics {
             reloads,
             last_reload_success,
             health: health::HealthFamilies::register(registry)?,
+            rounds: rounds::RoundFamilies::register(registry)?,
             connect: connect::ConnectFamilies::register(registry)?,
             cutover: cutover::CutoverFamilies::register(registry)?,
             book: Mutex::new(Book::default()),
@@ -900,6 +905,11 @@ impl Metrics {
         self.inner.health.set_stalled(flow, partitions);
     }
 
+    /// How long a checkpoint round over every one of the flow's `groups` groups took.
+    pub fn group_round(&self, flow: &FlowId, round: GroupRound, took: Duration, groups: usize) {
+        self.inner.rounds.record(flow, round, took, groups);
+    }
+
     /// The flow's group membership series.
     pub fn set_membership(&self, flow: &FlowId, figures: &MembershipFigures) {
         self.inner.health.membership(flow, figures);
@@ -1041,6 +1051,7 @@ impl Metrics {
         }
         let _ = inner.latency.remove_label_values(&[flow_text.as_str()]);
         inner.health.remove_flow(flow);
+        inner.rounds.remove_flow(flow);
         inner.cutover.remove_flow(flow);
         inner.connect.remove_flow(flow);
     }
