@@ -7,10 +7,11 @@ not, and Apache MM2's same figure beside it. Medians over the runs, as the parts
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
+
+from report import load_json  # bench.d/report.py, beside this file
 
 IDLE_CORE = 0.01
 RSS_SMALL_MIB = 64
@@ -20,14 +21,6 @@ TOTAL_OF_CEILING = 0.85
 STARTUP_S = 0.5
 GROUP_ROUND_S = 5.0
 LATENCY_P99_MS = 50
-
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def median(cells, key):
@@ -52,8 +45,12 @@ def main():
         verdict = "-" if ours is None or met is None else ("met" if met(ours) else "NOT MET")
         rows.append((text, show(ours, spec), verdict, theirs_text or show(theirs, spec)))
 
+    def goal_of_medians(text, ours, theirs, key, spec, met, theirs_text=None):
+        """A goal on the median of `key` over each replicator's runs of a part."""
+        goal(text, median(ours, key), median(theirs, key), spec, met, theirs_text)
+
     correct = {}  # what the run checked arrived, per part: "OK" or what was missing
-    doc = load(a.datasets) or {}
+    doc = load_json(a.datasets) or {}
     for ds in doc.get("datasets", []):
         label = f"{ds['value_size']} B x {ds['records']:,}, {ds['partitions']} partitions"
         res, ratios = ds.get("results", {}), ds.get("ratios", {})
@@ -71,36 +68,35 @@ def main():
              ours.get("peak_rss_mib"), mm2.get("peak_rss_mib"), "{:.1f}", lambda v: v <= RSS_SMALL_MIB)
         correct[f"records ({label})"] = ours.get("complete") or "-"
 
-    scale = load(os.path.join(a.run_dir, "scale.json")) or {}
+    scale = load_json(os.path.join(a.run_dir, "scale.json")) or {}
     ours, mm2 = scale.get("mirrord"), scale.get("mm2")
     if ours or mm2:
         size = next(iter(ours or mm2))
         label = f"{size['partitions']:,} partitions, {size['groups']:,} groups"
-        goal(f"idle CPU <= {IDLE_CORE} of a core, 30 s after catch-up ({label})",
-             median(ours, "idle_core"), median(mm2, "idle_core"), "{:.3f}", lambda v: v <= IDLE_CORE)
-        goal(f"peak RSS <= {RSS_SCALE_MIB} MiB ({label})",
-             median(ours, "peak_rss_mib"), median(mm2, "peak_rss_mib"), "{:.1f}", lambda v: v <= RSS_SCALE_MIB)
+        goal_of_medians(f"idle CPU <= {IDLE_CORE} of a core, 30 s after catch-up ({label})",
+                        ours, mm2, "idle_core", "{:.3f}", lambda v: v <= IDLE_CORE)
+        goal_of_medians(f"peak RSS <= {RSS_SCALE_MIB} MiB ({label})",
+                        ours, mm2, "peak_rss_mib", "{:.1f}", lambda v: v <= RSS_SCALE_MIB)
         for name in ("emit", "sync"):
-            goal(f"{name} round over every group <= {GROUP_ROUND_S:g} s ({label})",
-                 median(ours, f"{name}_round_s"), median(mm2, f"{name}_round_s"), "{:.2f}",
-                 lambda v: v <= GROUP_ROUND_S)
+            goal_of_medians(f"{name} round over every group <= {GROUP_ROUND_S:g} s ({label})",
+                            ours, mm2, f"{name}_round_s", "{:.2f}", lambda v: v <= GROUP_ROUND_S)
         # A replicator that never got every group there: how many it did (the part's --timeout).
         partial = next((f"{c.get('groups_synced')}/{c.get('groups')} groups" for c in mm2 or []
                         if c.get("groups_s") is None), None)
-        goal(f"every group's offsets on the target, s after start ({label})",
-             median(ours, "groups_s"), median(mm2, "groups_s"), "{:.1f}", None, partial)
+        goal_of_medians(f"every group's offsets on the target, s after start ({label})",
+                        ours, mm2, "groups_s", "{:.1f}", None, partial)
         missing = [f"{c.get('groups_synced')}/{c.get('groups')} groups" for c in ours or []
                    if c.get("records_s") is None or c.get("groups_synced") != c.get("groups")]
         correct[f"records and groups ({label})"] = "; ".join(missing) or "OK"
 
-    latency = load(os.path.join(a.run_dir, "latency.json")) or {}
+    latency = load_json(os.path.join(a.run_dir, "latency.json")) or {}
     ours, mm2 = latency.get("mirrord"), latency.get("mm2")
     if ours or mm2:
         first = next(iter(ours or mm2))
         label = f"{first['rate']:,} records/s of {first['size']} B"
-        goal(f"latency p99 <= {LATENCY_P99_MS} ms ({label})",
-             median(ours, "p99_ms"), median(mm2, "p99_ms"), "{:.0f}", lambda v: v <= LATENCY_P99_MS)
-        goal(f"latency p50, ms ({label})", median(ours, "p50_ms"), median(mm2, "p50_ms"), "{:.0f}", None)
+        goal_of_medians(f"latency p99 <= {LATENCY_P99_MS} ms ({label})",
+                        ours, mm2, "p99_ms", "{:.0f}", lambda v: v <= LATENCY_P99_MS)
+        goal_of_medians(f"latency p50, ms ({label})", ours, mm2, "p50_ms", "{:.0f}", None)
         lost = [f"{c.get('lost')} lost" for c in ours or [] if c.get("lost") != 0]
         correct[f"records under the stream ({label})"] = "; ".join(lost) or "OK"
 
