@@ -450,3 +450,86 @@ fn lag_rises_while_replication_is_stalled_and_shows_in_status() {
     );
     assert_eq!(daemon.terminate(Duration::from_secs(40)), Some(0));
 }
+
+/// Every partition's lag of a source task with more partitions than one `ListOffsets` batch (128)
+/// and the longer fetch wait of many partitions: each partition is measured, and a topic created
+/// while every partition is idle (its log starts asked in batches behind a held fetch) is copied.
+#[test]
+fn a_task_with_many_partitions_measures_each_one_and_picks_up_a_topic_created_while_idle() {
+    let kafka = test_kafka();
+    let (source, target) = (kafka.get("SOURCE_BOOTSTRAP"), kafka.get("TARGET_BOOTSTRAP"));
+    let first = unique("wide");
+    let second = format!("{first}-later");
+    let partitions = 150;
+    let fill = |topic: &str| {
+        create_topic(source, topic, partitions);
+        let producer = patient_producer(source);
+        for partition in 0..partitions {
+            send_records(
+                &producer,
+                topic,
+                partition,
+                &numbered(partition as usize, 1),
+            );
+        }
+        rdkafka::producer::Producer::flush(&producer, Duration::from_secs(60)).unwrap();
+    };
+    // Every partition measured, none behind, by `/status` (the lag monitor's batched requests).
+    let all_measured = |http: &str, topic: &str| {
+        let Some(status) = status_of(http) else {
+            return false;
+        };
+        let rows: Vec<serde_json::Value> = flow_status(&status, "source->target")["topics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["name"] == topic)
+            .flat_map(|t| t["partitions"].as_array().cloned().unwrap_or_default())
+            .collect();
+        rows.len() == partitions as usize
+            && rows
+                .iter()
+                .all(|row| row["source_end_offset"] == 1 && row["lag"] == 0)
+    };
+    fill(&first);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mm2.properties");
+    let http = format!("127.0.0.1:{}", free_port());
+    let flows = format!("source->target.enabled = true\nsource->target.topics = {first}.*\n");
+    std::fs::write(&file, properties(&flows, &http)).unwrap();
+    let mut daemon = Daemon::start(&file);
+    wait_until(Duration::from_secs(90), "the first topic copied", || {
+        try_record_count(target, &format!("source.{first}")) == Some(partitions as i64)
+    });
+    wait_until(Duration::from_secs(30), "every partition measured", || {
+        all_measured(&http, &first)
+    });
+    // Idle now: the broker holds each fetch of the 150 partitions.
+    fill(&second);
+    wait_until(
+        Duration::from_secs(90),
+        "the topic created while idle copied",
+        || try_record_count(target, &format!("source.{second}")) == Some(partitions as i64),
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "every partition of both measured",
+        || all_measured(&http, &first) && all_measured(&http, &second),
+    );
+    assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
+    for topic in [&first, &second] {
+        let copied = read_raw(target, &format!("source.{topic}"));
+        assert_eq!(
+            copied.len(),
+            partitions as usize,
+            "{topic}: each record once"
+        );
+        for (partition, key, _) in copied {
+            assert_eq!(
+                key,
+                partition.to_string().into_bytes(),
+                "{topic}: partition kept"
+            );
+        }
+    }
+}

@@ -1121,15 +1121,20 @@ fn defaults_yield_to_the_same_property_under_another_name() {
     assert_eq!(producer["linger.ms"], "5");
 }
 
+/// The librdkafka setting `key` of the flow's source consumer in a task of `partitions` partitions.
+fn source_consumer_setting(flow: &FlowPlan, partitions: usize, key: &str) -> Option<String> {
+    flow.clients[&ClientRole::SourceConsumer]
+        .source_consumer_config(partitions)
+        .get(key)
+        .map(str::to_string)
+}
+
 /// A source task with many partitions fetches 1 MiB slices of each instead of 256 KiB (every fetch
 /// names every partition); a slice the file sets, in any spelling, is kept whatever the count.
 #[test]
 fn many_partitions_fetch_bigger_slices_unless_the_file_sets_them() {
     let slice = |flow: &FlowPlan, partitions: usize| {
-        flow.clients[&ClientRole::SourceConsumer]
-            .source_consumer_config(partitions)
-            .get("max.partition.fetch.bytes")
-            .map(str::to_string)
+        source_consumer_setting(flow, partitions, "max.partition.fetch.bytes")
     };
     let plain = load(&borrow(&with_servers(
         &["A", "B"],
@@ -1157,6 +1162,44 @@ fn many_partitions_fetch_bigger_slices_unless_the_file_sets_them() {
                 .get("max.partition.fetch.bytes")
                 .filter(|_| name != "max.partition.fetch.bytes"),
             None,
+            "{key}"
+        );
+    }
+}
+
+/// A source task with many partitions lets the broker hold a fetch of caught-up partitions for
+/// 2 s instead of 500 ms (each empty answer names every partition); a wait the file sets, in
+/// any spelling, is kept whatever the count.
+#[test]
+fn many_partitions_fetch_waits_longer_unless_the_file_sets_it() {
+    let wait = |flow: &FlowPlan, partitions: usize| {
+        source_consumer_setting(flow, partitions, "fetch.wait.max.ms")
+    };
+    let plain = load(&borrow(&with_servers(
+        &["A", "B"],
+        &[("A->B.enabled", "true")],
+    )));
+    let a_to_b = flow(&plain, "A", "B");
+    assert_eq!(wait(a_to_b, 8), None);
+    assert_eq!(wait(a_to_b, 100), None);
+    assert_eq!(wait(a_to_b, 2_000).as_deref(), Some("2000"));
+    for key in [
+        "A.consumer.fetch.max.wait.ms",
+        "A.consumer.librdkafka.fetch.wait.max.ms",
+        "A->B.consumer.fetch.max.wait.ms",
+    ] {
+        let set = load(&borrow(&with_servers(
+            &["A", "B"],
+            &[("A->B.enabled", "true"), (key, "100")],
+        )));
+        assert_eq!(
+            wait(flow(&set, "A", "B"), 2_000).as_deref(),
+            Some("100"),
+            "{key}"
+        );
+        assert_eq!(
+            wait(flow(&set, "A", "B"), 8).as_deref(),
+            Some("100"),
             "{key}"
         );
     }

@@ -153,6 +153,8 @@ pub async fn run(
         commits,
         committed: HashMap::new(),
         last_full_emit: None,
+        sync_states: HashMap::new(),
+        translations: HashMap::new(),
     };
     loop {
         let done = tokio::select! {
@@ -221,6 +223,10 @@ struct Rounds {
     committed: HashMap<String, CommittedOffsets>,
     /// When the last emit round that asked every group started.
     last_full_emit: Option<Instant>,
+    /// Each group's sync state as last written to the metrics.
+    sync_states: HashMap<String, &'static str>,
+    /// Each group's translation as last written to the metrics.
+    translations: HashMap<String, Option<crate::status::GroupTranslation>>,
 }
 
 impl Rounds {
@@ -268,6 +274,8 @@ impl Rounds {
         self.committed.remove(group);
         self.in_sync.remove(group);
         self.skipped.remove(group);
+        self.sync_states.remove(group);
+        self.translations.remove(group);
         self.telemetry.status.remove_group(group);
         self.telemetry.metrics.remove_group(&self.flow.id, group);
     }
@@ -380,9 +388,13 @@ impl Rounds {
             self.telemetry
                 .status
                 .set_group_translation(group, translation);
-            self.telemetry
-                .metrics
-                .set_group_translation(&flow.id, group, translation);
+            // Written when it changed (and by every full round), as the sync states are.
+            if full || self.translations.get(group) != Some(&translation) {
+                self.telemetry
+                    .metrics
+                    .set_group_translation(&flow.id, group, translation);
+                self.translations.insert(group.clone(), translation);
+            }
             for checkpoint in new {
                 match self.enqueue(&checkpoint, listed_at) {
                     Ok(delivery) => in_flight.push((group.clone(), checkpoint, delivery)),
@@ -585,9 +597,14 @@ impl Rounds {
                 }
             };
             status.set_group_target(&group, Some(state.to_string()));
-            self.telemetry
-                .metrics
-                .set_group_sync_state(&flow.id, &group, state);
+            // Written when it changed (and by every full round): the same state set again for
+            // every group each round was most of an idle round's work.
+            if full || self.sync_states.get(&group) != Some(&state) {
+                self.telemetry
+                    .metrics
+                    .set_group_sync_state(&flow.id, &group, state);
+                self.sync_states.insert(group, state);
+            }
         }
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for reason in self.skipped.values() {

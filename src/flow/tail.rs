@@ -92,6 +92,11 @@ pub fn spawn(
     Ok((state, handle))
 }
 
+/// The soonest a tail asks its position again after a partition reached its end.
+const POSITION_AFTER_END: Duration = Duration::from_millis(200);
+/// A tail asks its position at least this often.
+const POSITION_EVERY: Duration = Duration::from_secs(1);
+
 fn follow(
     config: &ClientConfig,
     topic: &str,
@@ -116,6 +121,7 @@ fn follow(
     consumer.assign(&assignment).map_err(|e| e.to_string())?;
     let mut at_end: std::collections::HashSet<i32> = std::collections::HashSet::new();
     let mut last_position_check = Instant::now();
+    let mut position_due = false;
     *lock(&state.problem) = None;
     while !stop.is_requested() {
         match consumer.poll(Duration::from_millis(200)) {
@@ -127,6 +133,7 @@ fn follow(
                 state.records_read.fetch_add(1, Ordering::AcqRel);
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
+                position_due = true;
                 at_end.insert(partition);
                 if at_end.len() >= partitions.len() {
                     state.read_to_end.store(true, Ordering::Release);
@@ -136,9 +143,14 @@ fn follow(
             None => {}
         }
         // Markers and aborted records move the position without a message: take it from the
-        // consumer now and then, so `caught_up_with` sees the end of a quiet partition.
-        if last_position_check.elapsed() >= Duration::from_millis(200) {
+        // consumer when a partition reached its end (librdkafka tells again once it skipped
+        // them) and now and then, so `caught_up_with` sees the end of a quiet partition. Every
+        // 200 ms whatever happened, it was a round trip to librdkafka's main thread five times a
+        // second per tail, idle.
+        let since_check = last_position_check.elapsed();
+        if (position_due && since_check >= POSITION_AFTER_END) || since_check >= POSITION_EVERY {
             last_position_check = Instant::now();
+            position_due = false;
             if let Ok(list) = consumer.position() {
                 let mut positions = lock(&state.positions);
                 for element in list.elements() {
@@ -153,27 +165,83 @@ fn follow(
     Ok(())
 }
 
-/// The end offsets of every partition of `topic`, to wait for with [`TailState::caught_up_with`].
-/// Blocking.
+/// The end offsets of every partition of a topic, to wait for with
+/// [`TailState::caught_up_with`], asked through one consumer kept between calls (a client made
+/// per call, every checkpoint round, cost more than the question).
 ///
 /// High watermarks, not last stable offsets: a transaction committed before this moment may lie
 /// past the last stable offset while another writer's transaction that began earlier is still
 /// open. The tail's position passes the high watermark only once every transaction open now has
 /// ended, so what was committed before this moment has been read by then.
-pub fn end_offsets(
-    config: &ClientConfig,
-    topic: &str,
-    timeout: Duration,
-) -> Result<HashMap<i32, i64>, String> {
-    let (consumer, partitions) = consumer_of(config, topic, "internal-topic-ends")?;
-    let wanted: Vec<(String, i32)> = partitions.iter().map(|p| (topic.to_string(), *p)).collect();
-    let listed = offsets::list_offsets(consumer.client(), &wanted, Spec::Latest, false, timeout)
-        .map_err(|e| e.to_string())?;
-    let mut out = HashMap::new();
-    for ((_, partition), offset) in listed {
-        out.insert(partition, offset?);
+pub struct TopicEnds {
+    config: ClientConfig,
+    topic: String,
+    /// Made again after an error, and every [`TOPIC_ENDS_RENEW_EVERY`] so added partitions count.
+    reader: Option<EndsReader>,
+}
+
+/// The consumer, the topic's partitions, and when they were read.
+struct EndsReader {
+    consumer: BaseConsumer<LoggingContext>,
+    partitions: Vec<(String, i32)>,
+    since: Instant,
+}
+
+/// How long [`TopicEnds`] trusts the partitions it read.
+const TOPIC_ENDS_RENEW_EVERY: Duration = Duration::from_secs(300);
+
+impl TopicEnds {
+    pub fn new(config: &ClientConfig, topic: &str) -> TopicEnds {
+        TopicEnds {
+            config: config.clone(),
+            topic: topic.to_string(),
+            reader: None,
+        }
     }
-    Ok(out)
+
+    /// Partition → end offset now. Blocking.
+    pub fn get(&mut self, timeout: Duration) -> Result<HashMap<i32, i64>, String> {
+        if self
+            .reader
+            .as_ref()
+            .is_some_and(|reader| reader.since.elapsed() >= TOPIC_ENDS_RENEW_EVERY)
+        {
+            self.reader = None;
+        }
+        if self.reader.is_none() {
+            let (consumer, partitions) =
+                consumer_of(&self.config, &self.topic, "internal-topic-ends")?;
+            self.reader = Some(EndsReader {
+                consumer,
+                partitions: partitions
+                    .iter()
+                    .map(|p| (self.topic.clone(), *p))
+                    .collect(),
+                since: Instant::now(),
+            });
+        }
+        let Some(reader) = &self.reader else {
+            return Err("no consumer".into());
+        };
+        let ends = offsets::list_offsets(
+            reader.consumer.client(),
+            &reader.partitions,
+            Spec::Latest,
+            false,
+            timeout,
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|listed| {
+            listed
+                .into_iter()
+                .map(|((_, partition), offset)| Ok((partition, offset?)))
+                .collect()
+        });
+        if ends.is_err() {
+            self.reader = None;
+        }
+        ends
+    }
 }
 
 /// A consumer made from `config` (logging as `name`) and the partition ids of `topic`.

@@ -14,8 +14,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
-
 use super::offset_history::{HistoryPoint, OffsetHistory, StoredProgress};
 use super::offset_sync_store::OffsetSyncStore;
 use super::records::decode_source_offset;
@@ -164,8 +162,7 @@ pub struct TranslationSources {
     progress_tail: Arc<TailState>,
     history_tail: Arc<TailState>,
     threads: Vec<JoinHandle<()>>,
-    consumer: ClientConfig,
-    history_topic: String,
+    history_ends: Mutex<tail::TopicEnds>,
 }
 
 impl TranslationSources {
@@ -205,8 +202,10 @@ impl TranslationSources {
             progress_tail,
             history_tail,
             threads: vec![progress_thread, history_thread],
-            consumer,
-            history_topic: flow.offset_storage.history_topic.clone(),
+            history_ends: Mutex::new(tail::TopicEnds::new(
+                &consumer,
+                &flow.offset_storage.history_topic,
+            )),
         })
     }
 
@@ -221,7 +220,7 @@ impl TranslationSources {
             std::thread::sleep(Duration::from_millis(20));
         }
         let progress = lock(&self.progress).clone();
-        let ends = match tail::end_offsets(&self.consumer, &self.history_topic, timeout) {
+        let ends = match lock(&self.history_ends).get(timeout) {
             Ok(ends) => ends,
             Err(error) => {
                 tracing::debug!("offset history ends unknown: {error}");

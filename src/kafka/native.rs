@@ -68,6 +68,35 @@ pub(crate) fn request<C: ClientContext>(
         *mut rd::rd_kafka_queue_t,
     ),
 ) -> Result<Event, NativeError> {
+    let mut send = Some(send);
+    let mut events = requests(client, timeout, 1, configure, |_, rk, options, queue| {
+        if let Some(send) = send.take() {
+            send(rk, options, queue)
+        }
+    })?;
+    events.pop().ok_or_else(|| NativeError {
+        code: rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__FAIL,
+        message: "no answer".into(),
+    })
+}
+
+/// Sends `count` admin requests at once (`send` is called with each index), then waits for all
+/// their result events, in the order they arrive. Requests on one broker connection are
+/// answered in order, so pipelined they wait behind a held fetch once, not once each. Blocks up
+/// to `timeout` in all (plus a margin for the error events); call it off the async runtime. The
+/// first request that failed as a whole fails the call.
+pub(crate) fn requests<C: ClientContext>(
+    client: &Client<C>,
+    timeout: Duration,
+    count: usize,
+    configure: impl FnOnce(*mut rd::rd_kafka_AdminOptions_t),
+    mut send: impl FnMut(
+        usize,
+        *mut rd::rd_kafka_t,
+        *const rd::rd_kafka_AdminOptions_t,
+        *mut rd::rd_kafka_queue_t,
+    ),
+) -> Result<Vec<Event>, NativeError> {
     let rk = client.native_ptr();
     let timeout_ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
     // SAFETY: `rk` is the client's live handle; the queue and options are owned by the guards.
@@ -92,26 +121,41 @@ pub(crate) fn request<C: ClientContext>(
         );
     }
     configure(options.0);
-    send(rk, options.0, queue.0);
-    // SAFETY: polling our own queue; the request times out on its own after `timeout`.
-    let event = unsafe { rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(5_000)) };
-    if event.is_null() {
-        return Err(NativeError {
-            code: rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__TIMED_OUT,
-            message: format!("no answer within {} ms", timeout.as_millis()),
-        });
+    for index in 0..count {
+        // librdkafka copies the options into each request.
+        send(index, rk, options.0, queue.0);
     }
-    let event = Event(event);
-    // SAFETY: a live event.
-    let code = unsafe { rd::rd_kafka_event_error(event.0) };
-    if code == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-        Ok(event)
-    } else {
-        Err(NativeError {
-            code,
-            // SAFETY: a live event; the string is copied.
-            message: unsafe { string(rd::rd_kafka_event_error_string(event.0)) },
-        })
+    let deadline = std::time::Instant::now() + timeout + Duration::from_secs(5);
+    let mut events = Vec::with_capacity(count);
+    let mut failure = None;
+    // Every answer is taken off the queue (a failure does not leave the others to a dropped
+    // queue mid-flight), then the first failure is reported.
+    while events.len() < count {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let left_ms = c_int::try_from(left.as_millis()).unwrap_or(c_int::MAX);
+        // SAFETY: polling our own queue; each request times out on its own after `timeout`.
+        let event = unsafe { rd::rd_kafka_queue_poll(queue.0, left_ms) };
+        if event.is_null() {
+            return Err(NativeError {
+                code: rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__TIMED_OUT,
+                message: format!("no answer within {} ms", timeout.as_millis()),
+            });
+        }
+        let event = Event(event);
+        // SAFETY: a live event.
+        let code = unsafe { rd::rd_kafka_event_error(event.0) };
+        if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && failure.is_none() {
+            failure = Some(NativeError {
+                code,
+                // SAFETY: a live event; the string is copied.
+                message: unsafe { string(rd::rd_kafka_event_error_string(event.0)) },
+            });
+        }
+        events.push(event);
+    }
+    match failure {
+        Some(failure) => Err(failure),
+        None => Ok(events),
     }
 }
 

@@ -31,30 +31,10 @@ pub type Offsets = HashMap<(String, i32), Result<i64, String>>;
 /// square of its size: at 2,000 partitions a single request cost most of an idle daemon's CPU.
 const PARTITIONS_PER_REQUEST: usize = 128;
 
-/// Lists `spec` offsets of `partitions`. Blocks up to `timeout` per request of
-/// [`PARTITIONS_PER_REQUEST`]; call it off the async runtime.
+/// Lists `spec` offsets of `partitions`, in requests of [`PARTITIONS_PER_REQUEST`] sent at once
+/// (so on a consumer's connection they wait behind its held fetch once, not once each). Blocks
+/// up to `timeout`; call it off the async runtime.
 pub fn list_offsets<C: ClientContext>(
-    client: &Client<C>,
-    partitions: &[(String, i32)],
-    spec: Spec,
-    read_committed: bool,
-    timeout: Duration,
-) -> Result<Offsets, NativeError> {
-    let mut out = HashMap::with_capacity(partitions.len());
-    for chunk in partitions.chunks(PARTITIONS_PER_REQUEST) {
-        out.extend(list_offsets_once(
-            client,
-            chunk,
-            spec,
-            read_committed,
-            timeout,
-        )?);
-    }
-    Ok(out)
-}
-
-/// One `ListOffsets` request for `partitions`.
-fn list_offsets_once<C: ClientContext>(
     client: &Client<C>,
     partitions: &[(String, i32)],
     spec: Spec,
@@ -72,18 +52,28 @@ fn list_offsets_once<C: ClientContext>(
         .iter()
         .map(|(topic, _)| CString::new(topic.as_str()).unwrap_or_default())
         .collect();
-    // SAFETY: a list owned here and destroyed below; librdkafka copies what it needs from it.
-    let list = unsafe { rd::rd_kafka_topic_partition_list_new(partitions.len() as i32) };
-    for ((_, partition), name) in partitions.iter().zip(&names) {
-        // SAFETY: `list` is live; `name` is NUL-terminated and outlives the call.
-        unsafe {
-            let element = rd::rd_kafka_topic_partition_list_add(list, name.as_ptr(), *partition);
-            (*element).offset = wanted;
-        }
-    }
-    let result = native::request(
+    let lists: Vec<PartitionList> = partitions
+        .chunks(PARTITIONS_PER_REQUEST)
+        .zip(names.chunks(PARTITIONS_PER_REQUEST))
+        .map(|(chunk, chunk_names)| {
+            // SAFETY: a new list, owned by the guard.
+            let list =
+                PartitionList(unsafe { rd::rd_kafka_topic_partition_list_new(chunk.len() as i32) });
+            for ((_, partition), name) in chunk.iter().zip(chunk_names) {
+                // SAFETY: `list` is live; `name` is NUL-terminated and outlives the call.
+                unsafe {
+                    let element =
+                        rd::rd_kafka_topic_partition_list_add(list.0, name.as_ptr(), *partition);
+                    (*element).offset = wanted;
+                }
+            }
+            list
+        })
+        .collect();
+    let events = native::requests(
         client,
         timeout,
+        lists.len(),
         |options| {
             let isolation = if read_committed {
                 rd::rd_kafka_IsolationLevel_t::RD_KAFKA_ISOLATION_LEVEL_READ_COMMITTED
@@ -98,13 +88,33 @@ fn list_offsets_once<C: ClientContext>(
                 }
             }
         },
-        // SAFETY: `list` stays alive until after the answer arrived (destroyed below).
-        |rk, options, queue| unsafe { rd::rd_kafka_ListOffsets(rk, list, options, queue) },
-    );
-    // SAFETY: our list, no longer used by librdkafka (the request copied it).
-    unsafe { rd::rd_kafka_topic_partition_list_destroy(list) };
-    let event = result?;
+        // SAFETY: each list stays alive until every answer arrived (the guards drop below).
+        |index, rk, options, queue| unsafe {
+            rd::rd_kafka_ListOffsets(rk, lists[index].0, options, queue)
+        },
+    )?;
+    drop(lists);
     let mut out = HashMap::with_capacity(partitions.len());
+    for event in &events {
+        read_answer(event, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// A partition list made here, destroyed once.
+struct PartitionList(*mut rd::rd_kafka_topic_partition_list_t);
+
+impl Drop for PartitionList {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: our list, no longer used by librdkafka (each request copied it).
+            unsafe { rd::rd_kafka_topic_partition_list_destroy(self.0) }
+        }
+    }
+}
+
+/// Adds one `ListOffsets` answer's partitions to `out`.
+fn read_answer(event: &native::Event, out: &mut Offsets) -> Result<(), NativeError> {
     // SAFETY: reads the answer while `event` is alive; strings are copied.
     unsafe {
         let answer = rd::rd_kafka_event_ListOffsets_result(event.0);
@@ -137,5 +147,5 @@ fn list_offsets_once<C: ClientContext>(
             out.insert((topic, element.partition), value);
         }
     }
-    Ok(out)
+    Ok(())
 }

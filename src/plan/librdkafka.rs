@@ -193,14 +193,30 @@ impl ClientSettings {
     /// partition is copied at the pace of those round trips: one busy partition beside 2,000 idle
     /// ones went three times faster with 1 MiB slices than with 256 KiB. With a few partitions
     /// the smaller slices cost less memory and CPU for the same throughput.
+    ///
+    /// Past [`MANY_PARTITIONS`] the broker also holds a fetch of caught-up partitions up to
+    /// [`MANY_PARTITIONS_FETCH_WAIT_MS`] (unless the file sets `fetch.max.wait.ms`): each empty
+    /// answer names every partition again, and librdkafka looks each one's topic up by a linear
+    /// search, so at 2,000 idle partitions the 500 ms default cost a third of the idle daemon's
+    /// CPU. A record that arrives ends the wait at once, so latency does not change; what waits
+    /// is another request on that connection (the log starts of partitions added while running,
+    /// asked in one pipelined batch: docs/operations.md, *Idle cost*).
     pub fn source_consumer_config(&self, partitions: usize) -> ClientConfig {
         let mut config = self.client_config();
         if partitions > MANY_PARTITIONS && self.defaulted.contains(FETCH_SLICE_KEY) {
             config.set(FETCH_SLICE_KEY, MANY_PARTITIONS_FETCH_BYTES.to_string());
         }
+        if partitions > MANY_PARTITIONS && !self.settings.contains_key(FETCH_WAIT_KEY) {
+            config.set(FETCH_WAIT_KEY, MANY_PARTITIONS_FETCH_WAIT_MS.to_string());
+        }
         config
     }
 }
+
+const FETCH_WAIT_KEY: &str = "fetch.wait.max.ms";
+/// How long the broker may hold a fetch of a task's caught-up partitions past
+/// [`MANY_PARTITIONS`] (librdkafka's default is 500 ms).
+pub const MANY_PARTITIONS_FETCH_WAIT_MS: u32 = 2_000;
 
 const FETCH_SLICE_KEY: &str = "max.partition.fetch.bytes";
 /// A source task copying more partitions than this fetches bigger slices of each.

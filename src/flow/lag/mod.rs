@@ -164,7 +164,11 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         // EXPORT_ALL_EVERY, for a position reported just after a partition left): idle, a round
         // does no per-partition work besides measuring.
         if export_all_now || input.partitions.has_changed().unwrap_or(false) {
-            selected = input.partitions.borrow_and_update().clone();
+            let now_selected = input.partitions.borrow_and_update().clone();
+            // The periodic pass over an unchanged selection is no change: counted as one, it
+            // kept an idle monitor measuring every second for ten of every forty seconds.
+            selection_changed = now_selected != selected;
+            selected = now_selected;
             status.retain_partitions(&selected);
             status.set_heartbeats_topics(
                 selected
@@ -177,7 +181,6 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             seen.retain(|key, _| selected.contains(key));
             earliest_known.retain(|key, _| selected.contains(key));
             wanted = selected.iter().cloned().collect();
-            selection_changed = true;
         }
         let request_timeout = if pause == ROUND {
             REQUEST_TIMEOUT
