@@ -184,8 +184,11 @@ pub async fn run(
             break;
         }
     }
-    // The tailers see the stop within 200 ms; join them off the runtime.
+    // The tailers see the stop within 200 ms; join them off the runtime. The rounds' handle on
+    // the sources goes first, so the one below is the last and the tails are joined (and the
+    // kept consumer destroyed) on the blocking thread, not on the runtime.
     let commits = rounds.commits;
+    drop(rounds.sources);
     let _ = tokio::task::spawn_blocking(move || {
         commits.join();
         let _ = tailer.join();
