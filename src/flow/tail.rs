@@ -201,27 +201,20 @@ impl TopicEnds {
 
     /// Partition → end offset now. Blocking.
     pub fn get(&mut self, timeout: Duration) -> Result<HashMap<i32, i64>, String> {
-        if self
-            .reader
-            .as_ref()
-            .is_some_and(|reader| reader.since.elapsed() >= TOPIC_ENDS_RENEW_EVERY)
-        {
-            self.reader = None;
-        }
-        if self.reader.is_none() {
-            let (consumer, partitions) =
-                consumer_of(&self.config, &self.topic, "internal-topic-ends")?;
-            self.reader = Some(EndsReader {
-                consumer,
-                partitions: partitions
-                    .iter()
-                    .map(|p| (self.topic.clone(), *p))
-                    .collect(),
-                since: Instant::now(),
-            });
-        }
-        let Some(reader) = &self.reader else {
-            return Err("no consumer".into());
+        let reader = match self.reader.take() {
+            Some(reader) if reader.since.elapsed() < TOPIC_ENDS_RENEW_EVERY => reader,
+            _ => {
+                let (consumer, partitions) =
+                    consumer_of(&self.config, &self.topic, "internal-topic-ends")?;
+                EndsReader {
+                    consumer,
+                    partitions: partitions
+                        .iter()
+                        .map(|p| (self.topic.clone(), *p))
+                        .collect(),
+                    since: Instant::now(),
+                }
+            }
         };
         let ends = offsets::list_offsets(
             reader.consumer.client(),
@@ -237,8 +230,9 @@ impl TopicEnds {
                 .map(|((_, partition), offset)| Ok((partition, offset?)))
                 .collect()
         });
-        if ends.is_err() {
-            self.reader = None;
+        // Kept only while it answers: after an error the next call starts afresh.
+        if ends.is_ok() {
+            self.reader = Some(reader);
         }
         ends
     }
