@@ -176,6 +176,31 @@ fn a_transactional_source_reaches_lag_zero_and_aborted_records_never_arrive() {
                 &[("flow", &flow.id())],
             ) == Some(0.0)
     });
+
+    // Caught up and idle, a transaction aborts with nothing after it: only its records and
+    // marker move the source's end, no record reaches the source task, and the caught-up lag
+    // monitor saw no lag in its last round. The lag still reaches 0 (the task looks for
+    // positions past markers once the monitor sees a lag), with the aborted records never copied.
+    // Idle means more than the 10 s after its last record during which the task looks every
+    // second anyway: that time has to pass.
+    std::thread::sleep(Duration::from_secs(11));
+    producer.transaction(&topic, &batch("late-abort"), false);
+    let ends: Vec<i64> = watermarks(source, &topic).iter().map(|w| w.1).collect();
+    wait_until(Duration::from_secs(30), "lag 0 past the late abort", || {
+        let status = status_of(&flow.http).unwrap();
+        (0..partitions).all(|partition| {
+            let row = partition_status(&status, &flow.id(), &topic, partition as i64);
+            row["source_end_offset"] == ends[partition as usize] && row["lag"] == 0
+        })
+    });
+    assert_eq!(flow.status()["caught_up"], true);
+    for partition in 0..partitions {
+        assert_eq!(
+            committed_keys(target, &remote, partition, "read_uncommitted"),
+            expected[partition as usize],
+            "{remote}/{partition}: nothing of the aborted transaction"
+        );
+    }
     drop(daemon);
 }
 

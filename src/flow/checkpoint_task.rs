@@ -6,7 +6,7 @@
 //! idle or absent on the target (`group_offsets.rs`). `kafka-mirrord cutover --final-sync` asks
 //! for one immediate round of all three.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -518,24 +518,34 @@ impl Rounds {
 
     /// One round of group offset sync. Only a full round (every [`FULL_SYNC_EVERY`], and the
     /// final sync) reads the target offsets of every idle group; the others skip groups found in
-    /// sync before whose checkpoints have not moved since (docs/operations.md, *Idle cost*).
+    /// sync before, still idle on the target, whose checkpoints have not moved since: nothing of
+    /// theirs is copied, asked or reported again (docs/operations.md, *Idle cost*).
     async fn sync(&mut self, force_full: bool) {
         let flow = self.flow.clone();
         let full = force_full
             || !matches!(self.last_full_sync, Some(at) if at.elapsed() < FULL_SYNC_EVERY);
-        let confirmed: HashSet<String> = if full {
-            HashSet::new()
-        } else {
-            self.in_sync
-                .iter()
-                .filter(|(group, checkpoints)| self.store.group(group) == Some(*checkpoints))
-                .map(|(group, _)| group.clone())
-                .collect()
-        };
         let started = Instant::now();
+        let states = {
+            let (flow, admin) = (flow.clone(), self.target_admin.clone());
+            tokio::task::spawn_blocking(move || group_offsets::target_groups(&flow, &admin))
+                .await
+                .ok()
+                .flatten()
+        };
+        let Some(states) = states else {
+            return;
+        };
         if full {
             self.last_full_sync = Some(started);
         }
+        let confirmed = |group: &str| {
+            !full
+                && group_offsets::idle_on_target(&states, group)
+                && self
+                    .in_sync
+                    .get(group)
+                    .is_some_and(|in_sync| self.store.group(group) == Some(in_sync))
+        };
         // Only the groups checkpointed now: one that left the selection, or whose offsets were
         // deleted on the source, keeps its checkpoints (monotonic if it comes back) but is no
         // longer synced — MM2's checkpoint task is reconfigured without it.
@@ -544,15 +554,24 @@ impl Rounds {
                 .store
                 .last
                 .iter()
-                .filter(|(group, _)| self.groups.contains_key(*group))
+                .filter(|(group, _)| self.groups.contains_key(*group) && !confirmed(group))
                 .map(|(group, checkpoints)| (group.clone(), checkpoints.clone()))
                 .collect(),
         };
-        // A round that confirms no group from before reads every group's target offsets.
-        let every_group = confirmed.is_empty();
+        if snapshot.last.is_empty() {
+            return;
+        }
+        // A round that confirms no group from before goes over every group.
+        let every_group = snapshot.last.len()
+            == self
+                .store
+                .last
+                .keys()
+                .filter(|group| self.groups.contains_key(*group))
+                .count();
         let (flow_clone, admin) = (flow.clone(), self.target_admin.clone());
         let syncing = tokio::task::spawn_blocking(move || {
-            group_offsets::sync_group_offsets(&flow_clone, &admin, &snapshot, &confirmed)
+            group_offsets::sync_group_offsets(&flow_clone, &admin, &snapshot, &states)
         });
         let rounds = syncing.await.unwrap_or_default();
         if every_group && !rounds.is_empty() {

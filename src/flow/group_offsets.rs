@@ -5,7 +5,7 @@
 //! admin clients, one request per group pipelined (`kafka/group_offsets.rs`), so a round of a
 //! thousand groups costs a thousand small requests, not a thousand clients.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use tracing::warn;
 
@@ -88,50 +88,52 @@ pub fn committed_offsets(
         .collect()
 }
 
-/// One round of group offset sync: per group, what was committed or why not. Groups in
-/// `confirmed` were in sync at an earlier round with the checkpoints they have now: while they
-/// stay idle on the target, their offsets there are not read again (`Ok(0)`).
+/// The consumer groups on the target: group → (state, members).
+pub type TargetStates = BTreeMap<String, (String, usize)>;
+
+/// Lists the consumer groups on the target (`None`, warned, when it cannot).
+pub fn target_groups(flow: &FlowPlan, target: &Admin) -> Option<TargetStates> {
+    match target.groups(None) {
+        Ok(groups) => Some(
+            groups
+                .into_iter()
+                .map(|g| (g.name, (g.state, g.members)))
+                .collect(),
+        ),
+        Err(error) => {
+            warn!(flow = %flow.id, "cannot list the consumer groups on the target: {error}");
+            None
+        }
+    }
+}
+
+/// Whether a group exists on the target with no member (its offsets may be written).
+pub fn idle_on_target(states: &TargetStates, group: &str) -> bool {
+    matches!(states.get(group), Some((state, 0)) if state == "Empty")
+}
+
+/// One round of group offset sync over the groups of `store`, with the target's groups as
+/// `states` listed them: per group, what was committed or why not.
 pub fn sync_group_offsets(
     flow: &FlowPlan,
     target: &Admin,
     store: &CheckpointStore,
-    confirmed: &HashSet<String>,
+    states: &TargetStates,
 ) -> Vec<GroupSync> {
-    let states: BTreeMap<String, (String, usize)> = match target.groups(None) {
-        Ok(groups) => groups
-            .into_iter()
-            .map(|g| (g.name, (g.state, g.members)))
-            .collect(),
-        Err(error) => {
-            warn!(flow = %flow.id, "cannot list the consumer groups on the target: {error}");
-            return Vec::new();
-        }
-    };
-    let idle_on_target =
-        |group: &str| matches!(states.get(group), Some((state, 0)) if state == "Empty");
     // Groups idle on the target: what they committed there, in one pipelined round.
     let idle: Vec<String> = store
         .last
         .keys()
-        .filter(|group| idle_on_target(group) && !confirmed.contains(*group))
+        .filter(|group| idle_on_target(states, group))
         .cloned()
         .collect();
     let mut on_target = target.list_group_offsets(&idle);
     let mut plans: Vec<(String, Result<CommittedOffsets, SkipReason>, usize)> = Vec::new();
-    let mut out_confirmed = Vec::new();
     for (group, group_checkpoints) in &store.last {
         let (state, members) = states
             .get(group)
             .cloned()
             .unwrap_or_else(|| (String::new(), 0));
-        if idle_on_target(group) && confirmed.contains(group) {
-            out_confirmed.push(GroupSync {
-                group: group.clone(),
-                outcome: Ok(0),
-                target_members: 0,
-            });
-            continue;
-        }
         let target_group = match state.as_str() {
             "" | "Dead" => TargetGroup::Missing,
             "Empty" if members == 0 => match on_target.remove(group) {
@@ -160,7 +162,7 @@ pub fn sync_group_offsets(
         })
         .collect();
     let mut committed = target.alter_group_offsets(&writes);
-    let mut out = out_confirmed;
+    let mut out = Vec::new();
     for (group, plan, target_members) in plans {
         let outcome = match plan {
             Ok(offsets) if offsets.is_empty() => Ok(0),

@@ -28,6 +28,8 @@ pub(super) struct FlowEntry {
     pub alarms: BTreeMap<(AlarmKind, String, i32), Alarm>,
     /// The lag monitor measured every selected partition in its last round.
     pub lag_complete: bool,
+    /// ... and found no lag anywhere.
+    pub lag_caught_up: bool,
     pub lag_seconds: Option<u64>,
     pub lag_monitor_since_unix_ms: Option<u64>,
     /// When the lag monitor's last round ended.
@@ -113,6 +115,7 @@ impl FlowEntry {
             groups: BTreeMap::new(),
             alarms: BTreeMap::new(),
             lag_complete: false,
+            lag_caught_up: false,
             lag_seconds: None,
             lag_monitor_since_unix_ms: None,
             lag_measured_unix_ms: None,

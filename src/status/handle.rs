@@ -9,6 +9,20 @@ use super::report::{Alarm, AlarmKind, GroupTranslation, MembershipStatus, Stall,
 use super::{unix_ms_now, FlowState, StatusBoard, TaskState};
 use crate::plan::FlowId;
 
+/// What the end of a lag monitor round tells the board.
+#[derive(Debug, Clone, Copy)]
+pub struct LagRound {
+    /// Every selected partition was measured.
+    pub complete: bool,
+    /// Every measured partition had no lag.
+    pub caught_up: bool,
+    /// The age of the oldest record not replicated yet.
+    pub lag_seconds: Option<u64>,
+    pub since_unix_ms: u64,
+    /// The next round may be seconds away unless asked for ([`super::StatusBoard::fresh_lag`]).
+    pub idle: bool,
+}
+
 /// What the lag monitor measured of one source partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Measured {
@@ -202,30 +216,34 @@ impl FlowStatusHandle {
         self.with(|entry| entry.heartbeats_topics = topics);
     }
 
-    /// The end of a lag monitor round: whether every selected partition was measured, and the
-    /// age of the oldest record not replicated yet.
-    /// A lag round ended now; `idle`: the next one may be seconds away unless asked for
-    /// ([`StatusBoard::fresh_lag`]).
-    pub fn set_lag_round(
-        &self,
-        complete: bool,
-        lag_seconds: Option<u64>,
-        since_unix_ms: u64,
-        idle: bool,
-    ) {
+    /// A lag monitor round ended now.
+    pub fn set_lag_round(&self, round: LagRound) {
         let now = unix_ms_now();
         self.with(|entry| {
-            entry.lag_complete = complete;
-            entry.lag_seconds = lag_seconds;
-            entry.lag_monitor_since_unix_ms = Some(since_unix_ms);
+            entry.lag_complete = round.complete;
+            entry.lag_caught_up = round.complete && round.caught_up;
+            entry.lag_seconds = round.lag_seconds;
+            entry.lag_monitor_since_unix_ms = Some(round.since_unix_ms);
             entry.lag_measured_unix_ms = Some(now);
-            entry.lag_idle = idle;
+            entry.lag_idle = round.idle;
         });
     }
 
-    /// Whether the lag monitor measures less often now (false when it ends).
-    pub fn set_lag_idle(&self, idle: bool) {
-        self.with(|entry| entry.lag_idle = idle);
+    /// Whether the lag monitor's last round measured every selected partition with no lag: no
+    /// transaction marker or aborted record waits past any replicated position (false while no
+    /// monitor runs).
+    pub fn lag_caught_up(&self) -> bool {
+        let mut caught_up = false;
+        self.with(|entry| caught_up = entry.lag_caught_up);
+        caught_up
+    }
+
+    /// No lag monitor measures any more: nothing it measured is current.
+    pub fn set_lag_monitor_ended(&self) {
+        self.with(|entry| {
+            entry.lag_idle = false;
+            entry.lag_caught_up = false;
+        });
     }
 
     /// How many times a fresh lag measurement was asked for, ever (a lag monitor measures again

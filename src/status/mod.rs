@@ -22,7 +22,7 @@ mod entries;
 mod handle;
 mod report;
 use entries::FlowEntry;
-pub use handle::{FlowStatusHandle, Measured};
+pub use handle::{FlowStatusHandle, LagRound, Measured};
 pub use report::{
     summary_line, Alarm, AlarmKind, FlowStatus, GroupStatus, GroupTranslation, MemberStatus,
     MembershipStatus, PartitionStatus, Stall, StatusReport, Summary, TaskStatus, TopicStatus,
@@ -428,7 +428,13 @@ mod tests {
         if let Some(next) = next {
             flow.set_replicated(topic, partition, next);
         }
-        flow.set_lag_round(true, None, 1, false);
+        flow.set_lag_round(LagRound {
+            complete: true,
+            caught_up: false,
+            lag_seconds: None,
+            since_unix_ms: 1,
+            idle: false,
+        });
     }
 
     fn id(source: &str, target: &str) -> FlowId {
@@ -461,7 +467,13 @@ mod tests {
         let monitor = ab.clone();
         let round = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            monitor.set_lag_round(true, Some(0), 1, true);
+            monitor.set_lag_round(LagRound {
+                complete: true,
+                caught_up: true,
+                lag_seconds: Some(0),
+                since_unix_ms: 1,
+                idle: true,
+            });
         });
         let started = std::time::Instant::now();
         board.fresh_lag(Duration::from_secs(5)).await;

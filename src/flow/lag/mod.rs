@@ -1,6 +1,6 @@
-//! The lag monitor of a flow: every member measures every selected partition once a second (every
-//! 5 s while everything is caught up and unchanged, at once when `/status` asks), on a thread of
-//! its own, so a stalled, blocked or restarting source task — or a frozen target — still shows
+//! The lag monitor of a flow: every member measures every selected partition once a second (less
+//! often, up to every 30 s, while everything is caught up and unchanged; at once when `/status`
+//! asks), on a thread of its own, so a stalled, blocked or restarting source task — or a frozen target — still shows
 //! the lag rising with every record written (docs/cutover.md, *True lag*).
 //!
 //! Lag = the source's last stable offset (what a `read_committed` consumer can get) − the next
@@ -40,16 +40,16 @@ use crate::locks::lock;
 use crate::metrics::LagFigures;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
-use crate::status::Measured;
+use crate::status::{LagRound, Measured};
 
 /// One measurement round per second.
 const ROUND: Duration = Duration::from_secs(1);
-/// Once every partition was caught up and unchanged for [`IDLE_AFTER`], a round every this long
-/// — or at once (one second after the last) when `/status` asks, the selection changes, a source
-/// task copies a record or any member stores progress ([`IdleMarks`]). So only records written
-/// while no source task copies (a stalled task) wait up to this long to show in `/metrics`.
+/// Once every partition is caught up and unchanged, the pause between rounds grows with how long
+/// that has lasted (1, 1, 2, 4, 8, 16 s …) up to this — or the next round starts at once (one
+/// second after the last) when `/status` asks, the selection changes, a source task copies a
+/// record or any member stores progress ([`IdleMarks`]). So only records written while no source
+/// task copies (a stalled task) wait up to this long to show in `/metrics`.
 const IDLE_ROUND: Duration = Duration::from_secs(30);
-const IDLE_AFTER: Duration = Duration::from_secs(10);
 /// The longest pause between rounds while the source does not answer for some partitions: the
 /// pause doubles from [`ROUND`] up to this.
 const UNREACHABLE_ROUND_MAX: Duration = Duration::from_secs(10);
@@ -62,6 +62,10 @@ const PROBE_PARTITIONS: usize = 64;
 const EARLIEST_EVERY: Duration = Duration::from_secs(10);
 /// Topic ids are compared this often.
 const TOPIC_IDS_EVERY: Duration = Duration::from_secs(10);
+/// Both, while every partition is caught up and unchanged: a log start that moves then deletes
+/// nothing unreplicated, and a re-created topic changes its ends, which ends the idle pace. (Asked
+/// at each idle round, they doubled its cost.)
+const IDLE_CHECKS_EVERY: Duration = Duration::from_secs(60);
 /// The trend of each topic's lag gets a sample this often.
 const TREND_EVERY: Duration = Duration::from_secs(10);
 /// Every partition's lag series is written anew this often (else only changes).
@@ -262,15 +266,17 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         }
         // Idle, a round measures what the one before did: the figures, the status and the alarms
         // stay as they are (the per-partition pass below cost more than the measuring).
-        let same_as_last = !selection_changed
+        let same_ends = !selection_changed
             && !starts_changed
             && starts.is_ok()
             && last.as_ref().is_some_and(|last| {
                 last.progress_known == progress_known
-                    && last.progress_read == progress_read
                     && ends.as_ref().is_ok_and(|ends| *ends == last.ends)
-                    && last.live == live
             });
+        let same_as_last = same_ends
+            && last
+                .as_ref()
+                .is_some_and(|last| last.progress_read == progress_read && last.live == live);
         let this = match last.take() {
             Some(last) if same_as_last => last,
             _ => {
@@ -303,7 +309,8 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         {
             target_backoff_until = Instant::now() + Duration::from_secs(30);
         }
-        if lags.iter().all(|(_, lag, _)| *lag == 0) {
+        let no_lag = lags.iter().all(|(_, lag, _)| *lag == 0);
+        if no_lag {
             lag_seconds = Some(0);
             lagging_since_probe = false;
         } else if probe_due.due(started) || !lagging_since_probe {
@@ -312,16 +319,31 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             lagging_since_probe = true;
         }
         // Caught up and unchanged for a while: measured less often (docs/operations.md, *Idle
-        // cost*), the status still fresh when asked.
-        let steady =
-            same_as_last && complete && pause == ROUND && lags.iter().all(|(_, lag, _)| *lag == 0);
+        // cost*), the status still fresh when asked. Progress stored or acknowledged meanwhile
+        // changes nothing while every lag stays 0 and the ends stay put (the last of a catch-up's
+        // progress, stored seconds after its last record, kept resetting the pace).
+        let steady = same_ends && complete && pause == ROUND && no_lag;
         unchanged_since = if steady {
             unchanged_since.or(Some(started))
         } else {
             None
         };
-        let idle = unchanged_since.is_some_and(|since| since.elapsed() >= IDLE_AFTER);
-        status.set_lag_round(complete, lag_seconds, since, idle);
+        // Ten rounds a second apart before slowing down measured 2,000 partitions ten times in
+        // the first seconds after a catch-up; doubling the pause settles in four.
+        let idle_pause = unchanged_since.map(|since| since.elapsed().clamp(ROUND, IDLE_ROUND));
+        let idle = idle_pause.is_some_and(|idle_pause| idle_pause > ROUND);
+        (earliest_due.period, topic_ids_due.period) = if idle {
+            (IDLE_CHECKS_EVERY, IDLE_CHECKS_EVERY)
+        } else {
+            (EARLIEST_EVERY, TOPIC_IDS_EVERY)
+        };
+        status.set_lag_round(LagRound {
+            complete,
+            caught_up: no_lag,
+            lag_seconds,
+            since_unix_ms: since,
+            idle,
+        });
         if trend.due(started) {
             status.sample_trend();
         }
@@ -335,8 +357,15 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
             publish_metrics(&input, lags, lag_seconds, &mut exported);
         }
         last = Some(this);
-        let stopped = if idle {
-            wait_while_idle(&input, progress_tail, started, &marks, &mut trend)
+        let stopped = if let Some(idle_pause) = idle_pause.filter(|_| idle) {
+            wait_while_idle(
+                &input,
+                progress_tail,
+                started,
+                idle_pause,
+                &marks,
+                &mut trend,
+            )
         } else {
             input
                 .stop
@@ -347,7 +376,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         }
     }
     // Nobody measures any more: `/status` must not wait for this monitor.
-    status.set_lag_idle(false);
+    status.set_lag_monitor_ended();
     let _ = follower.thread.join();
     Ok(())
 }
@@ -396,14 +425,15 @@ impl IdleMarks {
     }
 }
 
-/// Idle, the next round starts [`IDLE_ROUND`] after the last one — or a second after it when
-/// the [`IdleMarks`] read when it started changed, or the selection did. The lag trend keeps its
+/// Idle, the next round starts `idle_pause` after the last one — or a second after it when the
+/// [`IdleMarks`] read when it started changed, or the selection did. The lag trend keeps its
 /// pace meanwhile (the lags it samples are those of the last round, unchanged). True when a stop
 /// was requested.
 fn wait_while_idle(
     input: &LagInput,
     progress_tail: &TailState,
     started: Instant,
+    idle_pause: Duration,
     marks: &IdleMarks,
     trend: &mut Every,
 ) -> bool {
@@ -415,7 +445,7 @@ fn wait_while_idle(
             input.telemetry.status.sample_trend();
         }
         let elapsed = started.elapsed();
-        if elapsed >= IDLE_ROUND {
+        if elapsed >= idle_pause {
             return false;
         }
         if elapsed >= ROUND

@@ -263,8 +263,11 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
     let (mut polled_since_publish, mut polled_since_report) = (true, true);
     let (mut published_last, mut reported_last) = (true, true);
     // Positions moved past transaction markers are looked for every second while records move,
-    // every few seconds when idle (the pass reads every partition's position).
+    // every few seconds when idle (the pass reads every partition's position) — and only while
+    // the lag monitor's last round saw a lag somewhere: caught up, nothing waits past a
+    // replicated position (docs/operations.md, *Idle cost*).
     let (mut last_records_at, mut last_marker_check) = (Instant::now(), Instant::now());
+    let mut markers_checked_while_lagging = false;
     let active_records = input
         .telemetry
         .metrics
@@ -315,12 +318,17 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
                 if polled_since_report {
                     last_records_at = Instant::now();
                 }
-                let moved = if last_records_at.elapsed() < ACTIVE_FOR
-                    || last_marker_check.elapsed() >= MARKERS_IDLE_EVERY
+                let lagging = !input.telemetry.status.lag_caught_up();
+                let moved = if lagging
+                    && (last_records_at.elapsed() < ACTIVE_FOR
+                        || last_marker_check.elapsed() >= MARKERS_IDLE_EVERY
+                        || !markers_checked_while_lagging)
                 {
+                    markers_checked_while_lagging = true;
                     last_marker_check = Instant::now();
                     copier.advance_past_markers()
                 } else {
+                    markers_checked_while_lagging &= lagging;
                     Vec::new()
                 };
                 if exactly_once && !moved.is_empty() {
@@ -332,6 +340,13 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
                 // One more pass after the last movement: the acknowledgements it waited for.
                 if moving || reported_last {
                     copier.report_progress();
+                }
+                // Caught up with every acknowledgement in: the progress is stored now, not up to
+                // a flush interval later (a catch-up's last progress then reached the stored
+                // topic, and woke every reader of it, seconds into the idle time).
+                if !exactly_once && reported_last && !moving {
+                    copier.store_progress();
+                    last_flush = Instant::now();
                 }
                 reported_last = moving;
                 polled_since_report = false;
