@@ -1,7 +1,7 @@
 //! The lag monitor of a flow: every member measures every selected partition once a second (less
 //! often, up to every 30 s, while everything is caught up and unchanged; at once when `/status`
-//! asks), on a thread of its own, so a stalled, blocked or restarting source task — or a frozen target — still shows
-//! the lag rising with every record written (docs/cutover.md, *True lag*).
+//! asks), on a thread of its own, so a stalled, blocked or restarting source task — or a frozen
+//! target — still shows the lag rising with every record written (docs/cutover.md, *True lag*).
 //!
 //! Lag = the source's last stable offset (what a `read_committed` consumer can get) − the next
 //! offset to copy, which is the furthest of this process's acknowledged position and the stored
