@@ -58,8 +58,10 @@ struct Cli {
     /// How long the replicator may take to create the target topic and copy a first record.
     #[arg(long, default_value_t = 180)]
     ready_timeout: u64,
-    /// Also write every measured record as `stamp_ms,latency_ms` to this file (to see when the
-    /// slow ones happen).
+    /// Also write every measured record as `stamp_ms,latency_ms,timestamp_ms` to this file (to
+    /// see when the slow ones happen; `timestamp_ms` is the target record's timestamp minus the
+    /// stamp: the source append with `message.timestamp.type=LogAppendTime` on the source topic,
+    /// the target append with it on the target topic).
     #[arg(long)]
     dump: Option<std::path::PathBuf>,
 }
@@ -181,7 +183,10 @@ fn run(cli: &Cli) -> Result<serde_json::Value> {
     let interval = Duration::from_nanos(1_000_000_000 / cli.rate.max(1));
     let mut sent_at: HashMap<u64, i64> = HashMap::with_capacity(total as usize);
     let mut latencies: Vec<i64> = Vec::with_capacity(total as usize);
-    let mut samples: Vec<(i64, i64)> = Vec::new();
+    let mut samples: Vec<(i64, i64, i64)> = Vec::new();
+    // Stamps of the first and last measured records (to line the run up with the brokers' GC
+    // log).
+    let mut window = (0i64, 0i64);
     let started = Instant::now();
     let mut next = 0u64;
     let deadline = started + Duration::from_secs(cli.warmup + cli.seconds + cli.tail);
@@ -196,6 +201,10 @@ fn run(cli: &Cli) -> Result<serde_json::Value> {
                 .timestamp(stamp);
             match producer.send(record) {
                 Ok(()) => {
+                    if next == measured_from {
+                        window.0 = stamp;
+                    }
+                    window.1 = stamp;
                     sent_at.insert(next, stamp);
                     next += 1;
                 }
@@ -223,7 +232,11 @@ fn run(cli: &Cli) -> Result<serde_json::Value> {
                 if sequence >= measured_from {
                     latencies.push(now - stamp);
                     if cli.dump.is_some() {
-                        samples.push((stamp, now - stamp));
+                        samples.push((
+                            stamp,
+                            now - stamp,
+                            message.timestamp().to_millis().unwrap_or(-1) - stamp,
+                        ));
                     }
                 }
             }
@@ -239,7 +252,7 @@ fn run(cli: &Cli) -> Result<serde_json::Value> {
     if let Some(path) = &cli.dump {
         let text: String = samples
             .iter()
-            .map(|(stamp, latency)| format!("{stamp},{latency}\n"))
+            .map(|(stamp, latency, appended)| format!("{stamp},{latency},{appended}\n"))
             .collect();
         std::fs::write(path, text)?;
     }
@@ -264,5 +277,7 @@ fn run(cli: &Cli) -> Result<serde_json::Value> {
         "p99_ms": percentile(0.99),
         "p999_ms": percentile(0.999),
         "max_ms": latencies.last(),
+        "measured_from_ms": window.0,
+        "measured_until_ms": window.1,
     }))
 }

@@ -408,6 +408,7 @@ impl Rounds {
             }
         }
         self.settle(in_flight, listed_at).await;
+        debug!(flow = %flow.id, groups_asked = names.len(), full, elapsed_ms = started.elapsed().as_millis() as u64, "emit round done");
         if full {
             self.telemetry.metrics.group_round(
                 &flow.id,
@@ -549,12 +550,18 @@ impl Rounds {
         // Only the groups checkpointed now: one that left the selection, or whose offsets were
         // deleted on the source, keeps its checkpoints (monotonic if it comes back) but is no
         // longer synced — MM2's checkpoint task is reconfigured without it.
+        let mut confirmed_count = 0;
         let snapshot = CheckpointStore {
             last: self
                 .store
                 .last
                 .iter()
-                .filter(|(group, _)| self.groups.contains_key(*group) && !confirmed(group))
+                .filter(|(group, _)| self.groups.contains_key(*group))
+                .filter(|(group, _)| {
+                    let skip = confirmed(group);
+                    confirmed_count += usize::from(skip);
+                    !skip
+                })
                 .map(|(group, checkpoints)| (group.clone(), checkpoints.clone()))
                 .collect(),
         };
@@ -562,18 +569,13 @@ impl Rounds {
             return;
         }
         // A round that confirms no group from before goes over every group.
-        let every_group = snapshot.last.len()
-            == self
-                .store
-                .last
-                .keys()
-                .filter(|group| self.groups.contains_key(*group))
-                .count();
+        let every_group = confirmed_count == 0;
         let (flow_clone, admin) = (flow.clone(), self.target_admin.clone());
         let syncing = tokio::task::spawn_blocking(move || {
             group_offsets::sync_group_offsets(&flow_clone, &admin, &snapshot, &states)
         });
         let rounds = syncing.await.unwrap_or_default();
+        debug!(flow = %flow.id, groups_synced = rounds.len(), full, elapsed_ms = started.elapsed().as_millis() as u64, "sync round done");
         if every_group && !rounds.is_empty() {
             self.telemetry.metrics.group_round(
                 &flow.id,

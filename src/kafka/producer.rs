@@ -65,6 +65,34 @@ impl Wake {
     }
 }
 
+/// How many times the serving thread emptied the reply queue, for a sender waiting for room: a
+/// message counts against `queue.buffering.max.messages`/`.kbytes` until its delivery report is
+/// served, so a full queue has room again right after a pass.
+#[derive(Default)]
+struct Served {
+    passes: Mutex<u64>,
+    signal: Condvar,
+}
+
+impl Served {
+    fn passes(&self) -> u64 {
+        *self.passes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bump(&self) {
+        *self.passes.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.signal.notify_all();
+    }
+
+    /// Waits until a pass after `seen` ended, or `timeout`.
+    fn wait_after(&self, seen: u64, timeout: Duration) {
+        let passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self
+            .signal
+            .wait_timeout_while(passes, timeout, |passes| *passes == seen);
+    }
+}
+
 /// The reply queue of a client, held for as long as the callback may fire.
 struct ReplyQueue(*mut rd::rd_kafka_queue_t);
 
@@ -104,6 +132,7 @@ unsafe extern "C" fn queue_became_non_empty(_rk: *mut rd::rd_kafka_t, opaque: *m
 pub struct QuietProducer<C: ProducerContext + 'static> {
     producer: Arc<BaseProducer<C>>,
     wake: Arc<Wake>,
+    served: Arc<Served>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -125,8 +154,9 @@ impl<C: ProducerContext + 'static> QuietProducer<C> {
                 Arc::as_ptr(&wake) as *mut c_void,
             );
         }
+        let served = Arc::new(Served::default());
         let thread = {
-            let (producer, wake) = (producer.clone(), wake.clone());
+            let (producer, wake, served) = (producer.clone(), wake.clone(), served.clone());
             std::thread::Builder::new()
                 .name("producer-reports".into())
                 .spawn(move || loop {
@@ -138,6 +168,7 @@ impl<C: ProducerContext + 'static> QuietProducer<C> {
                             break;
                         }
                     }
+                    served.bump();
                     if !wake.wait() {
                         break;
                     }
@@ -151,8 +182,22 @@ impl<C: ProducerContext + 'static> QuietProducer<C> {
         Ok(QuietProducer {
             producer,
             wake,
+            served,
             thread: Some(thread),
         })
+    }
+
+    /// A mark to wait for room with: take it before a `send` that may find the queue full.
+    pub fn reports_served(&self) -> u64 {
+        self.served.passes()
+    }
+
+    /// After a `send` found the queue full: waits until delivery reports were served since
+    /// `mark` (room was made), or `timeout`. A fixed sleep instead waited a whole millisecond
+    /// after room was made, several hundred times a second at 100-byte records, and cost the
+    /// copy a quarter of its pace.
+    pub fn wait_for_room(&self, mark: u64, timeout: Duration) {
+        self.served.wait_after(mark, timeout);
     }
 }
 
@@ -277,5 +322,33 @@ mod tests {
         let (going_on, waited) = waiter.join().unwrap();
         assert!(!going_on);
         assert!(waited < Duration::from_millis(900));
+    }
+
+    #[test]
+    fn a_sender_waiting_for_room_wakes_at_the_next_pass_and_not_before() {
+        let served = Arc::new(Served::default());
+        // A pass that ended after the mark was taken: no wait at all.
+        let mark = served.passes();
+        served.bump();
+        let started = std::time::Instant::now();
+        served.wait_after(mark, Duration::from_secs(5));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        // No pass: the wait lasts its timeout.
+        let mark = served.passes();
+        let started = std::time::Instant::now();
+        served.wait_after(mark, Duration::from_millis(100));
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        // A pass while waiting ends the wait long before the timeout.
+        let waiter = {
+            let served = served.clone();
+            std::thread::spawn(move || {
+                let started = std::time::Instant::now();
+                served.wait_after(mark, Duration::from_secs(5));
+                started.elapsed()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        served.bump();
+        assert!(waiter.join().unwrap() < Duration::from_secs(4));
     }
 }

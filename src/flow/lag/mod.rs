@@ -356,6 +356,7 @@ pub fn run(mut input: LagInput) -> Result<(), TaskFailure> {
         if figures_due.due(started) || !same_as_last {
             publish_metrics(&input, lags, lag_seconds, &mut exported);
         }
+        debug!(flow = %flow.id, measured = !same_as_last, idle, elapsed_ms = started.elapsed().as_millis() as u64, "lag round done");
         last = Some(this);
         let stopped = if let Some(idle_pause) = idle_pause.filter(|_| idle) {
             wait_while_idle(

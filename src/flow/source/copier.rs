@@ -27,6 +27,10 @@ use crate::lifecycle::Stop;
 use crate::plan::clients::ClientRole;
 use crate::plan::FlowPlan;
 
+/// How long a send that found the producer queue full waits for room before it looks at the stop
+/// flag again (room usually comes much sooner: the next delivery reports served).
+const ROOM_WAIT: Duration = Duration::from_millis(10);
+
 /// The partitions a task should copy now (those of its slot, minus the held ones), and the
 /// supervisor's decisions about refused partitions.
 pub fn wanted_partitions(
@@ -628,16 +632,18 @@ fn replicate(
         record = record.headers(headers);
     }
     loop {
+        let served = producer.reports_served();
         match producer.send(record) {
             Ok(()) => break,
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                // Backpressure: the target is slower than the source; wait for room, but never
-                // past a stop request (a frozen target would otherwise hold the task forever).
+                // Backpressure: the target is slower than the source; wait for room (the next
+                // delivery reports served), but never past a stop request (a frozen target would
+                // otherwise hold the task forever).
                 if stop.is_requested() {
                     return Sent::Stopped;
                 }
                 record = returned;
-                std::thread::sleep(Duration::from_millis(1));
+                producer.wait_for_room(served, ROOM_WAIT);
             }
             Err((error, _)) => {
                 // Refused before it left (e.g. larger than `message.max.bytes`).

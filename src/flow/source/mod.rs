@@ -267,7 +267,7 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
     // the lag monitor's last round saw a lag somewhere: caught up, nothing waits past a
     // replicated position (docs/operations.md, *Idle cost*).
     let (mut last_records_at, mut last_marker_check) = (Instant::now(), Instant::now());
-    let mut markers_checked_while_lagging = false;
+    let mut was_lagging = false;
     let active_records = input
         .telemetry
         .metrics
@@ -319,16 +319,16 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
                     last_records_at = Instant::now();
                 }
                 let lagging = !input.telemetry.status.lag_caught_up();
-                let moved = if lagging
-                    && (last_records_at.elapsed() < ACTIVE_FOR
-                        || last_marker_check.elapsed() >= MARKERS_IDLE_EVERY
-                        || !markers_checked_while_lagging)
-                {
-                    markers_checked_while_lagging = true;
+                // At once when a lag appears, then at the active or the idle pace.
+                let look = lagging
+                    && (!was_lagging
+                        || last_records_at.elapsed() < ACTIVE_FOR
+                        || last_marker_check.elapsed() >= MARKERS_IDLE_EVERY);
+                was_lagging = lagging;
+                let moved = if look {
                     last_marker_check = Instant::now();
                     copier.advance_past_markers()
                 } else {
-                    markers_checked_while_lagging &= lagging;
                     Vec::new()
                 };
                 if exactly_once && !moved.is_empty() {
