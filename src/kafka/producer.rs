@@ -12,6 +12,7 @@
 
 use std::ops::Deref;
 use std::os::raw::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -68,28 +69,32 @@ impl Wake {
 /// How many times the serving thread emptied the reply queue, for a sender waiting for room: a
 /// message counts against `queue.buffering.max.messages`/`.kbytes` until its delivery report is
 /// served, so a full queue has room again right after a pass.
+/// The count is read before every send (an atomic load, no lock on the record path); the lock is
+/// only for the wait.
 #[derive(Default)]
 struct Served {
-    passes: Mutex<u64>,
+    passes: AtomicU64,
+    lock: Mutex<()>,
     signal: Condvar,
 }
 
 impl Served {
     fn passes(&self) -> u64 {
-        *self.passes.lock().unwrap_or_else(|p| p.into_inner())
+        self.passes.load(Ordering::Acquire)
     }
 
     fn bump(&self) {
-        *self.passes.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.passes.fetch_add(1, Ordering::AcqRel);
         self.signal.notify_all();
     }
 
     /// Waits until a pass after `seen` ended, or `timeout`.
     fn wait_after(&self, seen: u64, timeout: Duration) {
-        let passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let _ = self
             .signal
-            .wait_timeout_while(passes, timeout, |passes| *passes == seen);
+            .wait_timeout_while(guard, timeout, |_| self.passes() == seen);
     }
 }
 
