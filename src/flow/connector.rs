@@ -42,8 +42,7 @@ pub async fn run(
 ) -> Result<(), TaskFailure> {
     let timeout = Duration::from_millis(flow.admin_timeout_ms as u64);
     let admin = |role: ClientRole| {
-        Admin::new(&flow.clients[&role].client_config(), timeout)
-            .map(Arc::new)
+        Admin::shared(&flow.clients[&role].client_config(), timeout)
             .map_err(|error| TaskFailure::Client(error.to_string()))
     };
     let (source_admin, target_admin) = (

@@ -24,7 +24,7 @@ pub async fn run(
     reporter: TaskReporter,
 ) -> Result<(), TaskFailure> {
     let timeout = Duration::from_millis(flow.admin_timeout_ms as u64);
-    let admin = Admin::new(
+    let admin = Admin::shared(
         &flow.clients[&ClientRole::TargetAdmin].client_config(),
         timeout,
     )

@@ -257,7 +257,7 @@ fn ensure_topic(shared: &Shared) -> Result<(), String> {
     let plan = &shared.plan;
     let membership = &plan.membership;
     let timeout = Duration::from_millis(plan.admin_timeout_ms as u64);
-    let admin = Admin::new(
+    let admin = Admin::shared(
         &plan.clients[&ClientRole::TargetAdmin].client_config(),
         timeout,
     )

@@ -1,7 +1,8 @@
 //! Admin operations a flow needs, bounded by `admin.timeout.ms`: listing topics with their
 //! partition counts, creating topics and partitions, reading/writing topic configs and topic ACLs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use rdkafka::admin::{
@@ -60,12 +61,42 @@ pub enum Created {
     Failed(String),
 }
 
+/// The admin clients in use, by their exact settings and timeout: tasks asking for the same
+/// cluster with the same settings share one.
+type AdminPool = HashMap<(Vec<(String, String)>, Duration), Weak<Admin>>;
+
 impl Admin {
     pub fn new(config: &ClientConfig, timeout: Duration) -> KafkaResult<Self> {
         Ok(Self {
             client: config.create()?,
             timeout,
         })
+    }
+
+    /// The admin client of these settings that another task holds, or a new one. rust-rdkafka's
+    /// admin client keeps a thread that wakes ten times a second even when idle, which made the
+    /// admin clients a quarter of an idle flow's cost: a flow's connector, checkpoint and
+    /// heartbeat tasks share theirs (docs/operations.md, *Idle cost*). librdkafka reconnects a
+    /// client by itself, so a task restarted after a failure loses nothing by sharing; the client
+    /// is destroyed with its last holder.
+    pub fn shared(config: &ClientConfig, timeout: Duration) -> KafkaResult<Arc<Self>> {
+        static POOL: OnceLock<Mutex<AdminPool>> = OnceLock::new();
+        let key = (
+            config
+                .config_map()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>(),
+            timeout,
+        );
+        let mut pool = crate::locks::lock(POOL.get_or_init(Default::default));
+        if let Some(admin) = pool.get(&key).and_then(Weak::upgrade) {
+            return Ok(admin);
+        }
+        let admin = Arc::new(Self::new(config, timeout)?);
+        pool.retain(|_, held| held.strong_count() > 0);
+        pool.insert(key, Arc::downgrade(&admin));
+        Ok(admin)
     }
 
     fn options(&self) -> AdminOptions {
@@ -250,5 +281,35 @@ impl Admin {
                 )
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(servers: &str) -> ClientConfig {
+        // librdkafka connects lazily: no broker is needed to create a client.
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", servers);
+        config
+    }
+
+    #[test]
+    fn tasks_with_the_same_settings_share_one_admin_client_while_one_holds_it() {
+        let timeout = Duration::from_secs(5);
+        let first = Admin::shared(&config("127.0.0.1:1"), timeout).unwrap();
+        let same = Admin::shared(&config("127.0.0.1:1"), timeout).unwrap();
+        assert!(Arc::ptr_eq(&first, &same));
+        let other_cluster = Admin::shared(&config("127.0.0.1:2"), timeout).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other_cluster));
+        let other_timeout = Admin::shared(&config("127.0.0.1:1"), Duration::from_secs(6)).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other_timeout));
+        // Once nobody holds it, the next task gets a client of its own.
+        let gone = Arc::downgrade(&first);
+        drop((first, same));
+        assert!(gone.upgrade().is_none());
+        let fresh = Admin::shared(&config("127.0.0.1:1"), timeout).unwrap();
+        assert_eq!(Arc::strong_count(&fresh), 1);
     }
 }
