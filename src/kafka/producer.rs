@@ -25,6 +25,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use tokio::sync::oneshot;
 
 use super::context::LoggingContext;
+use crate::locks::lock;
 
 /// The serving thread wakes at least this often even without a signal (a safety net; the stop
 /// flag is also checked then).
@@ -40,20 +41,20 @@ struct Wake {
 
 impl Wake {
     fn notify(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.state);
         state.0 = true;
         self.signal.notify_one();
     }
 
     fn stop(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.state);
         state.1 = true;
         self.signal.notify_one();
     }
 
     /// Waits for a notification (or `IDLE_WAKE`); false once a stop was requested.
     fn wait(&self) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.state);
         if !state.0 && !state.1 {
             state = self
                 .signal
@@ -85,14 +86,14 @@ impl Served {
     }
 
     fn bump(&self) {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = lock(&self.lock);
         self.passes.fetch_add(1, Ordering::AcqRel);
         self.signal.notify_all();
     }
 
     /// Waits until a pass after `seen` ended, or `timeout`.
     fn wait_after(&self, seen: u64, timeout: Duration) {
-        let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = lock(&self.lock);
         let _ = self
             .signal
             .wait_timeout_while(guard, timeout, |_| self.passes() == seen);
