@@ -258,3 +258,52 @@ fn heartbeats_are_emitted_replicated_and_understood_by_mm2() {
         "replicationHops(source) = 1: {upstream}"
     );
 }
+
+#[test]
+fn a_group_listing_counts_members_only_of_groups_that_have_them() {
+    use kafka_mirrord::kafka::admin::Admin;
+    let (source, _) = endpoints();
+    let topic = unique("listing");
+    create_topic(source, &topic, 1);
+    produce(source, &topic, 0, &numbered(3));
+    let (idle, active) = (unique("listing-idle"), unique("listing-active"));
+    commit_group(source, &idle, &[(&topic, 0, 2)]);
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", source);
+    let admin = Admin::new(&config, Duration::from_secs(10)).unwrap();
+
+    // Only empty groups wanted: their states are listed, nobody is described.
+    let listed = admin.wanted_groups(|name| name == idle).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (
+            listed[0].name.as_str(),
+            listed[0].state.as_str(),
+            listed[0].members
+        ),
+        (idle.as_str(), "Empty", 0)
+    );
+
+    // A wanted group with a member: the members are counted.
+    let member: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", source)
+        .set("group.id", &active)
+        .create()
+        .unwrap();
+    member.subscribe(&[&topic]).unwrap();
+    wait_until(Duration::from_secs(60), "the member joined", || {
+        let _ = member.poll(Duration::from_millis(100));
+        group_members(source, &active) == 1
+    });
+    let listed = admin
+        .wanted_groups(|name| name == idle || name == active)
+        .unwrap();
+    let by_name: BTreeMap<&str, (&str, usize)> = listed
+        .iter()
+        .map(|g| (g.name.as_str(), (g.state.as_str(), g.members)))
+        .collect();
+    assert_eq!(by_name.len(), 2, "{listed:?}");
+    assert_eq!(by_name[idle.as_str()], ("Empty", 0));
+    assert_eq!(by_name[active.as_str()].1, 1, "{listed:?}");
+    assert_ne!(by_name[active.as_str()].0, "Empty");
+}

@@ -6,7 +6,7 @@
 //! idle or absent on the target (`group_offsets.rs`). `kafka-mirrord cutover --final-sync` asks
 //! for one immediate round of all three.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use super::mm2_topics::{load_checkpoints, tail_offset_syncs};
 use super::offset_sync_store::OffsetSyncStore;
 use super::records::Checkpoint;
 use super::task::{TaskFailure, TaskReporter};
-use super::translation::{TranslationSources, Translator};
+use super::translation::{ConsistentProgress, TranslationSources, Translator};
 use super::FlowTelemetry;
 use crate::kafka::admin::Admin;
 use crate::kafka::context::LoggingContext;
@@ -150,13 +150,15 @@ pub async fn run(
         producer,
         source_admin,
         target_admin,
-        in_sync: HashMap::new(),
+        in_sync: HashSet::new(),
         last_full_sync: None,
         commits,
         committed: HashMap::new(),
         last_full_emit: None,
         sync_states: HashMap::new(),
         translations: HashMap::new(),
+        translated_with: None,
+        settled: HashSet::new(),
     };
     loop {
         let done = tokio::select! {
@@ -219,8 +221,9 @@ struct Rounds {
     producer: RecordProducer,
     source_admin: Arc<Admin>,
     target_admin: Arc<Admin>,
-    /// Groups the last sync round found in sync (or wrote), with the checkpoints they had then.
-    in_sync: HashMap<String, BTreeMap<(String, i32), Checkpoint>>,
+    /// Groups the last sync round found in sync (or wrote) whose checkpoints have not moved since
+    /// (a group leaves it when the target acknowledges a new checkpoint of it).
+    in_sync: HashSet<String>,
     last_full_sync: Option<Instant>,
     /// Which groups committed since the last emit round.
     commits: CommitWatch,
@@ -232,6 +235,21 @@ struct Rounds {
     sync_states: HashMap<String, &'static str>,
     /// Each group's translation as last written to the metrics.
     translations: HashMap<String, Option<crate::status::GroupTranslation>>,
+    /// What the last emit round translated with.
+    translated_with: Option<TranslationInputs>,
+    /// Groups that queued no checkpoint when last translated with `translated_with`.
+    settled: HashSet<String>,
+}
+
+/// What a translation depends on besides the group's own offsets and checkpoints: the offset
+/// syncs, the offset history and the stored progress as far as they were read, and whether the
+/// history was read up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TranslationInputs {
+    syncs: (u64, bool),
+    history_read: u64,
+    progress_read: u64,
+    consistent: bool,
 }
 
 impl Rounds {
@@ -281,6 +299,7 @@ impl Rounds {
         self.skipped.remove(group);
         self.sync_states.remove(group);
         self.translations.remove(group);
+        self.settled.remove(group);
         self.telemetry.status.remove_group(group);
         self.telemetry.metrics.remove_group(&self.flow.id, group);
     }
@@ -346,7 +365,11 @@ impl Rounds {
             }
         }
         // Stored progress first, then the history read past everything written before it.
-        let (progress, consistent) = {
+        let ConsistentProgress {
+            progress,
+            consistent,
+            progress_read,
+        } = {
             let sources = self.sources.clone();
             tokio::task::spawn_blocking(move || sources.consistent_progress(HISTORY_WAIT))
                 .await
@@ -373,10 +396,27 @@ impl Rounds {
                 ),
             }
         }
+        // A group whose offsets were not asked again, translated with the same inputs as last
+        // round and with nothing queued then, translates to the same checkpoints: it is skipped
+        // (idle, 1,000 groups were translated again every round for nothing).
+        let inputs = TranslationInputs {
+            syncs: lock(&self.syncs).version(),
+            history_read: self.sources.history_read(),
+            progress_read,
+            consistent,
+        };
+        if full || self.translated_with != Some(inputs) {
+            self.settled.clear();
+            self.translated_with = Some(inputs);
+        }
+        let asked: HashSet<&String> = names.iter().collect();
         // Every checkpoint of the round is queued at once and acknowledged together: one by one,
         // 4,000 of them (1,000 groups) took a round trip each.
         let mut in_flight = Vec::new();
         for (group, committed) in &self.committed {
+            if !asked.contains(group) && self.settled.contains(group) {
+                continue;
+            }
             let (new, translation) = {
                 let syncs = lock(&self.syncs);
                 let history = self.sources.history();
@@ -399,6 +439,11 @@ impl Rounds {
                     .metrics
                     .set_group_translation(&flow.id, group, translation);
                 self.translations.insert(group.clone(), translation);
+            }
+            if new.is_empty() {
+                self.settled.insert(group.clone());
+            } else {
+                self.settled.remove(group);
             }
             for checkpoint in new {
                 match self.enqueue(&checkpoint, listed_at) {
@@ -450,6 +495,7 @@ impl Rounds {
             match tokio::time::timeout_at(deadline, delivery).await {
                 Ok(Ok(Ok(_))) => {
                     self.store.update(&checkpoint);
+                    self.in_sync.remove(&group);
                     self.telemetry
                         .metrics
                         .checkpoint(&flow.id, &group, &checkpoint.topic, checkpoint.partition)
@@ -498,6 +544,8 @@ impl Rounds {
         if removed.is_empty() {
             return;
         }
+        // The history changed in memory: the next emit round translates every group again.
+        self.translated_with = None;
         for (topic, partition, upstream) in &removed {
             let key = super::offset_history::point_key(topic, *partition, *upstream);
             let tombstone = Record {
@@ -542,12 +590,7 @@ impl Rounds {
             self.last_full_sync = Some(started);
         }
         let confirmed = |group: &str| {
-            !full
-                && group_offsets::idle_on_target(&states, group)
-                && self
-                    .in_sync
-                    .get(group)
-                    .is_some_and(|in_sync| self.store.group(group) == Some(in_sync))
+            !full && group_offsets::idle_on_target(&states, group) && self.in_sync.contains(group)
         };
         // Only the groups checkpointed now: one that left the selection, or whose offsets were
         // deleted on the source, keeps its checkpoints (monotonic if it comes back) but is no
@@ -588,9 +631,8 @@ impl Rounds {
         }
         for synced in &rounds {
             match (&synced.outcome, self.store.group(&synced.group)) {
-                (Ok(_), Some(checkpoints)) => {
-                    self.in_sync
-                        .insert(synced.group.clone(), checkpoints.clone());
+                (Ok(_), Some(_)) => {
+                    self.in_sync.insert(synced.group.clone());
                 }
                 _ => {
                     self.in_sync.remove(&synced.group);

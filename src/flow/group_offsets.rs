@@ -35,12 +35,9 @@ pub fn discover_groups(
     source: &Admin,
     known: &SourceGroups,
 ) -> Result<SourceGroups, String> {
-    let groups: Vec<_> = source
-        .groups(None)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|g| flow.checkpoints.groups.matches(&g.name))
-        .collect();
+    let groups = source
+        .wanted_groups(|name| flow.checkpoints.groups.matches(name))
+        .map_err(|e| e.to_string())?;
     let names: Vec<String> = groups
         .iter()
         .filter(|g| !known.contains_key(&g.name))
@@ -91,9 +88,10 @@ pub fn committed_offsets(
 /// The consumer groups on the target: group → (state, members).
 pub type TargetStates = BTreeMap<String, (String, usize)>;
 
-/// Lists the consumer groups on the target (`None`, warned, when it cannot).
+/// Lists the consumer groups on the target that the group filter accepts — the only ones synced
+/// (`None`, warned, when it cannot).
 pub fn target_groups(flow: &FlowPlan, target: &Admin) -> Option<TargetStates> {
-    match target.groups(None) {
+    match target.wanted_groups(|name| flow.checkpoints.groups.matches(name)) {
         Ok(groups) => Some(
             groups
                 .into_iter()

@@ -44,6 +44,12 @@ impl OffsetSyncStore {
         self.read_to_end
     }
 
+    /// Changes with every sync applied and when the initial read ends: unchanged, every
+    /// translation from this store is the same.
+    pub fn version(&self) -> (u64, bool) {
+        (self.next_id, self.read_to_end)
+    }
+
     /// Applies one sync read from the offset-syncs topic.
     pub fn update(&mut self, topic: &str, partition: i32, upstream: i64, downstream: i64) {
         let entry = Entry {

@@ -163,6 +163,19 @@ pub struct TranslationSources {
     history_tail: Arc<TailState>,
     threads: Vec<JoinHandle<()>>,
     history_ends: Mutex<tail::TopicEnds>,
+    /// The last copy of the progress, with the tail's record count when it was taken.
+    last_progress: Mutex<Option<(u64, Arc<ProgressMap>)>>,
+}
+
+/// What [`TranslationSources::consistent_progress`] found.
+#[derive(Default)]
+pub struct ConsistentProgress {
+    /// Every partition's stored progress (empty when it was not read to the end in time).
+    pub progress: Arc<ProgressMap>,
+    /// The history was read past everything written before that progress.
+    pub consistent: bool,
+    /// The progress tail's record count when the progress was taken.
+    pub progress_read: u64,
 }
 
 impl TranslationSources {
@@ -206,34 +219,59 @@ impl TranslationSources {
                 &consumer,
                 &flow.offset_storage.history_topic,
             )),
+            last_progress: Mutex::new(None),
         })
     }
 
     /// Stored progress, and whether the history was read past everything written before it
-    /// (waiting up to `timeout`). Blocking.
-    pub fn consistent_progress(&self, timeout: Duration) -> (ProgressMap, bool) {
+    /// (waiting up to `timeout`). The progress is copied only when the tail read something since
+    /// the last copy: idle, thousands of partitions are not copied every round. Blocking.
+    pub fn consistent_progress(&self, timeout: Duration) -> ConsistentProgress {
         let deadline = Instant::now() + timeout;
         while !self.progress_tail.read_to_end() {
             if Instant::now() >= deadline {
-                return (ProgressMap::new(), false);
+                return ConsistentProgress::default();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let progress = lock(&self.progress).clone();
-        let ends = match lock(&self.history_ends).get(timeout) {
-            Ok(ends) => ends,
-            Err(error) => {
-                tracing::debug!("offset history ends unknown: {error}");
-                return (progress, false);
+        // Read before the copy: a record applied meanwhile makes the next round copy again.
+        let progress_read = self.progress_tail.records_read();
+        let progress = {
+            let mut last = lock(&self.last_progress);
+            match &*last {
+                Some((read, progress)) if *read == progress_read => progress.clone(),
+                _ => {
+                    let progress = Arc::new(lock(&self.progress).clone());
+                    *last = Some((progress_read, progress.clone()));
+                    progress
+                }
             }
         };
-        while Instant::now() < deadline {
-            if self.history_tail.caught_up_with(&ends) {
-                return (progress, true);
+        let consistent = match lock(&self.history_ends).get(timeout) {
+            Ok(ends) => loop {
+                if self.history_tail.caught_up_with(&ends) {
+                    break true;
+                }
+                if Instant::now() >= deadline {
+                    break false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            },
+            Err(error) => {
+                tracing::debug!("offset history ends unknown: {error}");
+                false
             }
-            std::thread::sleep(Duration::from_millis(20));
+        };
+        ConsistentProgress {
+            progress,
+            consistent,
+            progress_read,
         }
-        (progress, false)
+    }
+
+    /// Records the history tail has applied so far: unchanged, so is the history (pruning aside).
+    pub fn history_read(&self) -> u64 {
+        self.history_tail.records_read()
     }
 
     /// The history, locked while a round translates.

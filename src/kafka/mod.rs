@@ -4,6 +4,7 @@ pub mod acls;
 pub mod admin;
 pub mod connectivity;
 pub mod context;
+pub mod group_listing;
 pub mod group_offsets;
 pub mod groups;
 pub mod headers;

@@ -3,6 +3,7 @@
 //! its groups and its alarms.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use super::entries::{FlowEntry, PartitionEntry, TaskEntry, TREND_SAMPLES};
 use super::report::{Alarm, AlarmKind, GroupTranslation, MembershipStatus, Stall, UnusualRecords};
@@ -250,6 +251,11 @@ impl FlowStatusHandle {
     /// when it changes).
     pub fn fresh_lag_requests(&self) -> u64 {
         self.board.fresh_lag_requests()
+    }
+
+    /// See [`super::StatusBoard::wait_for_fresh_lag_request`].
+    pub fn wait_for_fresh_lag_request(&self, seen: u64, timeout: Duration) {
+        self.board.wait_for_fresh_lag_request(seen, timeout)
     }
 
     /// A flow without source partitions (heartbeats only) is caught up by definition.

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -198,8 +198,34 @@ impl TaskState {
 #[derive(Debug, Clone)]
 pub struct StatusBoard {
     inner: Arc<Mutex<Board>>,
-    /// Fresh lag measurements asked for (by `/status`), counted.
-    fresh_lag: Arc<AtomicU64>,
+    /// Fresh lag measurements asked for (by `/status`).
+    fresh_lag: Arc<FreshRequests>,
+}
+
+/// Fresh lag measurements asked for, counted, and a wake-up for the monitors waiting for one.
+#[derive(Debug, Default)]
+struct FreshRequests {
+    count: AtomicU64,
+    lock: Mutex<()>,
+    asked: Condvar,
+}
+
+impl FreshRequests {
+    fn ask(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        // Taken so a monitor between its check and its wait cannot miss the wake-up.
+        let _guard = crate::locks::lock(&self.lock);
+        self.asked.notify_all();
+    }
+
+    /// Waits until the count is past `seen` or `timeout` passed.
+    fn wait_past(&self, seen: u64, timeout: Duration) {
+        let guard = crate::locks::lock(&self.lock);
+        if self.count.load(Ordering::Acquire) != seen {
+            return;
+        }
+        let _ = self.asked.wait_timeout(guard, timeout);
+    }
 }
 
 #[derive(Debug)]
@@ -231,7 +257,13 @@ impl StatusBoard {
 
     /// How many fresh lag measurements were asked for, ever.
     pub fn fresh_lag_requests(&self) -> u64 {
-        self.fresh_lag.load(Ordering::Acquire)
+        self.fresh_lag.count.load(Ordering::Acquire)
+    }
+
+    /// Blocks until a fresh lag measurement is asked for after the `seen`-th one, or `timeout`
+    /// passed (an idle lag monitor's wait: it wakes at once for `/status`).
+    pub fn wait_for_fresh_lag_request(&self, seen: u64, timeout: Duration) {
+        self.fresh_lag.wait_past(seen, timeout)
     }
 
     /// Asks every idle lag monitor for a fresh round and waits (up to `timeout`) until each
@@ -239,7 +271,7 @@ impl StatusBoard {
     /// (and the cutover verdict judges) is never an idle monitor's old round.
     pub async fn fresh_lag(&self, timeout: Duration) {
         let asked_at = unix_ms_now();
-        self.fresh_lag.fetch_add(1, Ordering::AcqRel);
+        self.fresh_lag.ask();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let stale = self.lock().flows.values().any(|entry| {

@@ -50,6 +50,9 @@ const ROUND: Duration = Duration::from_secs(1);
 /// record or any member stores progress ([`IdleMarks`]). So only records written while no source
 /// task copies (a stalled task) wait up to this long to show in `/metrics`.
 const IDLE_ROUND: Duration = Duration::from_secs(30);
+/// How often an idle monitor looks whether a source task copied, progress was stored or the
+/// selection changed (a `/status` request wakes it at once).
+const IDLE_LOOK_EVERY: Duration = Duration::from_millis(250);
 /// The longest pause between rounds while the source does not answer for some partitions: the
 /// pause doubles from [`ROUND`] up to this.
 const UNREACHABLE_ROUND_MAX: Duration = Duration::from_secs(10);
@@ -455,7 +458,19 @@ fn wait_while_idle(
         {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        if elapsed < ROUND {
+            // Nothing wakes a monitor sooner than a second after its last round.
+            if input.stop.sleep_blocking(ROUND - elapsed) {
+                return true;
+            }
+            continue;
+        }
+        // `/status` wakes the wait at once; the other marks are looked at every IDLE_LOOK_EVERY
+        // (looking every 50 ms was 40 % of an idle monitor's own CPU).
+        input.telemetry.status.wait_for_fresh_lag_request(
+            marks.fresh_requests,
+            IDLE_LOOK_EVERY.min(idle_pause - elapsed),
+        );
     }
 }
 

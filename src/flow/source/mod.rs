@@ -52,6 +52,10 @@ const TRANSACTION_MAX_RECORDS: usize = 20_000;
 const TRANSACTION_MAX_AGE: Duration = Duration::from_millis(200);
 /// Metrics gathered by the delivery thread are published this often.
 const METRICS_EVERY: Duration = Duration::from_millis(100);
+/// How long one poll of the source waits for a record, and how long while the task is idle (a
+/// stop or a new assignment is then seen up to that late).
+const POLL: Duration = Duration::from_millis(100);
+const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Housekeeping (partition changes, timers) runs every this many records or when a poll comes
 /// back empty: reading the clock per record cost several percent of the CPU.
 const HOUSEKEEPING_EVERY: u32 = 256;
@@ -353,7 +357,16 @@ fn copy_until_stopped(copier: &mut Copier, input: &mut TaskInput) -> Result<(), 
                 last_report = Instant::now();
             }
         }
-        match copier.poll(Duration::from_millis(100)) {
+        // Idle (nothing polled or awaiting acknowledgement since the last passes), the poll
+        // waits longer: a record still ends it at once, and the housekeeping above has nothing
+        // to do (ten wake-ups a second were most of an idle task's CPU).
+        let idle = !exactly_once
+            && !polled_since_publish
+            && !polled_since_report
+            && !published_last
+            && !reported_last;
+        let wait = if idle { IDLE_POLL } else { POLL };
+        match copier.poll(wait) {
             Some(Ok(())) => {
                 since_housekeeping += 1;
                 (polled_since_publish, polled_since_report) = (true, true);
