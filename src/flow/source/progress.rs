@@ -57,7 +57,10 @@ impl Copier {
     /// (at-least-once mode). Progress stays below a change point until the point is acknowledged,
     /// so stored progress is always covered by the history. A write counts as stored once
     /// acknowledged; a failed one is retried here at the next flush, also for idle partitions.
-    pub fn store_progress(&mut self) {
+    /// False when some partition's acknowledged progress waits for a change point sent now (or
+    /// earlier) and not acknowledged yet: a call once it is stores the rest.
+    pub fn store_progress(&mut self) -> bool {
+        let mut all_stored = true;
         for (index, slot) in self.active_slots() {
             let points = slot.with_runs(|runs| runs.take_unsent(false));
             self.send_points(index, &slot, &points);
@@ -67,10 +70,16 @@ impl Copier {
             {
                 slot.storing.store(progress, Ordering::Release);
             }
+            let acknowledged = slot
+                .acked
+                .load(Ordering::Acquire)
+                .min(slot.failed.load(Ordering::Acquire).saturating_sub(1));
+            all_stored &= progress >= acknowledged;
         }
         if let Some(syncs) = &self.syncs {
             syncs.promote_and_fire();
         }
+        all_stored
     }
 
     /// Queues change points of `slot` to the history topic; one that cannot be queued is sent
@@ -311,9 +320,10 @@ impl Copier {
                 self.store_progress_with_fresh_producer(left());
             } else {
                 // Twice: progress past a change point is stored once the point is acknowledged.
-                self.store_progress();
-                let _ = self.producer.flush(left() / 2);
-                self.store_progress();
+                if !self.store_progress() {
+                    let _ = self.producer.flush(left() / 2);
+                    self.store_progress();
+                }
                 if let Err(error) = self.producer.flush(left()) {
                     warn!(flow = %self.flow.id, task = self.index, "source offsets not acknowledged within the drain: {error}");
                 }
